@@ -1,0 +1,28 @@
+"""nutrack's kernels as a library.
+
+Every op takes numpy arrays, torch tensors (CPU or CUDA) or cupy arrays and returns the same
+kind of array on the same device. `backend='auto'` runs CUDA for device inputs and the C++
+(OpenMP) kernels for host inputs, falling back to numba when nutrack._C is not built; pass
+`backend='cuda' | 'cpu' | 'numba'` to choose. Bad input raises ValueError naming the argument.
+"""
+from nutrack.ops._backend import NativeBackendUnavailable, has_cpu, has_cuda, why_unavailable
+from nutrack.ops._boxes import box_frames
+from nutrack.ops.points import points_in_boxes, points_in_boxes_all, points_in_polygons
+
+
+def available_backends() -> list:
+    """The backends this installation can run: a subset of ['cuda', 'cpu', 'numba']."""
+    return [b for b, ok in (("cuda", has_cuda()), ("cpu", has_cpu()), ("numba", True)) if ok]
+
+
+__all__ = [
+    "NativeBackendUnavailable",
+    "available_backends",
+    "box_frames",
+    "has_cpu",
+    "has_cuda",
+    "points_in_boxes",
+    "points_in_boxes_all",
+    "points_in_polygons",
+    "why_unavailable",
+]

@@ -1,0 +1,72 @@
+"""Which backends exist, and which one a call uses.
+
+`nutrack._C` holds the C++ (and, when compiled with it, CUDA) kernels. When it is missing or
+fails to import, every op still works on the numba backend, and the first op that falls back
+says why, once, in one line.
+"""
+from __future__ import annotations
+
+import warnings
+
+BACKENDS = ("auto", "cuda", "cpu", "numba")
+
+try:
+    from nutrack import _C as native
+except Exception as error:  # ImportError, or OSError from a broken build
+    native = None
+    _why_unavailable = f"{type(error).__name__}: {error}"
+else:
+    _why_unavailable = None
+
+_warned = False
+
+
+class NativeBackendUnavailable(UserWarning):
+    """The compiled extension could not be loaded; the numba backend is used instead."""
+
+
+def has_cpu() -> bool:
+    return native is not None
+
+
+def has_cuda() -> bool:
+    return native is not None and bool(native.with_cuda)
+
+
+def why_unavailable() -> str | None:
+    """Why nutrack._C failed to import (None when it imported)."""
+    return _why_unavailable
+
+
+def _fallback_notice(reason: str) -> None:
+    global _warned
+    if not _warned:
+        _warned = True
+        warnings.warn(f"nutrack.ops: {reason}; using the numba backend", NativeBackendUnavailable,
+                      stacklevel=4)
+
+
+def resolve(backend: str, on_cuda: bool) -> str:
+    """The backend a call runs on: 'cuda', 'cpu' or 'numba'."""
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if backend == "auto":
+        if on_cuda:
+            if has_cuda():
+                return "cuda"
+            _fallback_notice("the CUDA backend is not built (" + (
+                _why_unavailable or "nutrack._C was compiled without CUDA") + ")")
+            return "numba"
+        if has_cpu():
+            return "cpu"
+        _fallback_notice(f"the native extension nutrack._C is unavailable ({_why_unavailable})")
+        return "numba"
+    if backend == "cuda":
+        if not on_cuda:
+            raise ValueError("backend='cuda' needs inputs on a CUDA device (torch or cupy arrays)")
+        if not has_cuda():
+            raise ValueError("backend='cuda' requested but nutrack._C was built without CUDA"
+                             + (f" ({_why_unavailable})" if _why_unavailable else ""))
+    if backend == "cpu" and not has_cpu():
+        raise ValueError(f"backend='cpu' requested but nutrack._C is unavailable ({_why_unavailable})")
+    return backend
