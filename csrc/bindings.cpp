@@ -17,38 +17,53 @@ T* ptr(uintptr_t address) {
   return reinterpret_cast<T*>(address);
 }
 
+nutrack::BoxGrid box_grid(uintptr_t params, int64_t nx, int64_t ny, uintptr_t cell_start,
+                          uintptr_t cell_boxes) {
+  const float* p = ptr<const float>(params);
+  return nutrack::BoxGrid{p[0], p[1], p[2], nx, ny, ptr<const int64_t>(cell_start),
+                          ptr<const int32_t>(cell_boxes)};
+}
+
 // Wraps a CPU launcher so that it runs without the GIL.
 #define NT_CPU(fn) py::call_guard<py::gil_scoped_release>()
 
 void bind_points_in_boxes(py::module_& m) {
   using namespace nutrack;
+  // The host launchers also take the box grid built by nutrack/ops/_grid.py:
+  // params (origin_x, origin_y, inv_cell) float32, nx, ny, cell_start int64, cell_boxes int32.
   m.def(
       "points_in_boxes_cpu",
-      [](uintptr_t points, int64_t n, int64_t stride, uintptr_t frames, int64_t nb, uintptr_t out) {
-        points_in_boxes_cpu(ptr<const float>(points), n, stride, ptr<const float>(frames), nb,
-                            ptr<int32_t>(out));
+      [](uintptr_t points, int64_t n, int64_t stride, uintptr_t frames, uintptr_t params,
+         int64_t nx, int64_t ny, uintptr_t start, uintptr_t cells, uintptr_t out) {
+        points_in_boxes_cpu(ptr<const float>(points), n, stride, ptr<const float>(frames),
+                            box_grid(params, nx, ny, start, cells), ptr<int32_t>(out));
       },
       NT_CPU());
   m.def(
       "points_in_boxes_dense_cpu",
-      [](uintptr_t points, int64_t n, int64_t stride, uintptr_t frames, int64_t nb, uintptr_t out) {
+      [](uintptr_t points, int64_t n, int64_t stride, uintptr_t frames, int64_t nb,
+         uintptr_t params, int64_t nx, int64_t ny, uintptr_t start, uintptr_t cells,
+         uintptr_t out) {
         points_in_boxes_dense_cpu(ptr<const float>(points), n, stride, ptr<const float>(frames),
-                                  nb, ptr<uint8_t>(out));
+                                  nb, box_grid(params, nx, ny, start, cells), ptr<uint8_t>(out));
       },
       NT_CPU());
   m.def(
       "points_in_boxes_count_cpu",
-      [](uintptr_t points, int64_t n, int64_t stride, uintptr_t frames, int64_t nb, uintptr_t out) {
+      [](uintptr_t points, int64_t n, int64_t stride, uintptr_t frames, uintptr_t params,
+         int64_t nx, int64_t ny, uintptr_t start, uintptr_t cells, uintptr_t out) {
         points_in_boxes_count_cpu(ptr<const float>(points), n, stride, ptr<const float>(frames),
-                                  nb, ptr<int64_t>(out));
+                                  box_grid(params, nx, ny, start, cells), ptr<int64_t>(out));
       },
       NT_CPU());
   m.def(
       "points_in_boxes_pairs_cpu",
-      [](uintptr_t points, int64_t n, int64_t stride, uintptr_t frames, int64_t nb,
-         uintptr_t offsets, uintptr_t pairs) {
+      [](uintptr_t points, int64_t n, int64_t stride, uintptr_t frames, uintptr_t params,
+         int64_t nx, int64_t ny, uintptr_t start, uintptr_t cells, uintptr_t offsets,
+         uintptr_t pairs) {
         points_in_boxes_pairs_cpu(ptr<const float>(points), n, stride, ptr<const float>(frames),
-                                  nb, ptr<const int64_t>(offsets), ptr<int64_t>(pairs));
+                                  box_grid(params, nx, ny, start, cells),
+                                  ptr<const int64_t>(offsets), ptr<int64_t>(pairs));
       },
       NT_CPU());
   m.def(

@@ -2,7 +2,7 @@
 //
 // points    (N, C) float32, row-major, C >= 3 (C >= 2 for polygons): x, y, z, ...; only the
 //           first three (two) columns are read; `point_stride` = C.
-// frames    (M, kBoxFrameWidth) float32 box frames (nutrack/include/nutrack/common.h),
+// frames    (M, kBoxFrameWidth) float32 box frames (csrc/include/nutrack/common.h),
 //           made from (M, 7) boxes x, y, z, dx, dy, dz, yaw by nutrack.ops._boxes.box_frames.
 // polygons  (M, K, 2) float32 convex polygons.
 //
@@ -21,16 +21,20 @@
 
 #include <cstdint>
 
+#include "nutrack/points_geometry.h"
+
 namespace nutrack {
 
+// Host launchers take the box grid of nutrack/ops/_grid.py (include/nutrack/points_geometry.h).
 void points_in_boxes_cpu(const float* points, int64_t n, int64_t point_stride,
-                         const float* frames, int64_t m, int32_t* out);
+                         const float* frames, const BoxGrid& grid, int32_t* out);
 void points_in_boxes_dense_cpu(const float* points, int64_t n, int64_t point_stride,
-                               const float* frames, int64_t m, uint8_t* out);
+                               const float* frames, int64_t m, const BoxGrid& grid,
+                               uint8_t* out);
 void points_in_boxes_count_cpu(const float* points, int64_t n, int64_t point_stride,
-                               const float* frames, int64_t m, int64_t* counts);
+                               const float* frames, const BoxGrid& grid, int64_t* counts);
 void points_in_boxes_pairs_cpu(const float* points, int64_t n, int64_t point_stride,
-                               const float* frames, int64_t m, const int64_t* offsets,
+                               const float* frames, const BoxGrid& grid, const int64_t* offsets,
                                int64_t* pairs);
 void points_in_polygons_cpu(const float* points, int64_t n, int64_t point_stride,
                             const float* polygons, int64_t m, int64_t k, bool clockwise,

@@ -1,65 +1,78 @@
-// OpenMP loops over the shared geometry in include/nutrack/points_geometry.h.
+// OpenMP loops over the shared geometry in include/nutrack/points_geometry.h. Each point
+// tests only the boxes listed in its grid cell, in increasing index (see nutrack/ops/_grid.py).
 #include "points_in_boxes.h"
 
 #include "nutrack/points_geometry.h"
 
 namespace nutrack {
+namespace {
+
+// Calls visit(j) for each box j containing point i, in increasing j, until visit returns false.
+template <typename Visit>
+inline void for_each_containing_box(const float* p, const float* frames, const BoxGrid& grid,
+                                    Visit visit) {
+  const int64_t cell = grid_cell(grid, p[0], p[1]);
+  if (cell < 0) return;
+  for (int64_t e = grid.cell_start[cell]; e < grid.cell_start[cell + 1]; ++e) {
+    const int64_t j = grid.cell_boxes[e];
+    if (point_in_box_frame(p[0], p[1], p[2], frames + j * kBoxFrameWidth) && !visit(j)) return;
+  }
+}
+
+}  // namespace
 
 void points_in_boxes_cpu(const float* points, int64_t n, int64_t point_stride,
-                         const float* frames, int64_t m, int32_t* out) {
+                         const float* frames, const BoxGrid& grid, int32_t* out) {
 #pragma omp parallel for schedule(static)
   for (int64_t i = 0; i < n; ++i) {
-    const float* p = points + i * point_stride;
     int32_t found = -1;
-    for (int64_t j = 0; j < m; ++j) {
-      if (point_in_box_frame(p[0], p[1], p[2], frames + j * kBoxFrameWidth)) {
-        found = static_cast<int32_t>(j);
-        break;
-      }
-    }
+    for_each_containing_box(points + i * point_stride, frames, grid, [&](int64_t j) {
+      found = static_cast<int32_t>(j);
+      return false;
+    });
     out[i] = found;
   }
 }
 
 void points_in_boxes_dense_cpu(const float* points, int64_t n, int64_t point_stride,
-                               const float* frames, int64_t m, uint8_t* out) {
+                               const float* frames, int64_t m, const BoxGrid& grid,
+                               uint8_t* out) {
 #pragma omp parallel for schedule(static)
   for (int64_t i = 0; i < n; ++i) {
-    const float* p = points + i * point_stride;
     uint8_t* row = out + i * m;
-    for (int64_t j = 0; j < m; ++j) {
-      row[j] = point_in_box_frame(p[0], p[1], p[2], frames + j * kBoxFrameWidth) ? 1 : 0;
-    }
+    for (int64_t j = 0; j < m; ++j) row[j] = 0;
+    for_each_containing_box(points + i * point_stride, frames, grid, [&](int64_t j) {
+      row[j] = 1;
+      return true;
+    });
   }
 }
 
 void points_in_boxes_count_cpu(const float* points, int64_t n, int64_t point_stride,
-                               const float* frames, int64_t m, int64_t* counts) {
+                               const float* frames, const BoxGrid& grid, int64_t* counts) {
 #pragma omp parallel for schedule(static)
   for (int64_t i = 0; i < n; ++i) {
-    const float* p = points + i * point_stride;
     int64_t count = 0;
-    for (int64_t j = 0; j < m; ++j) {
-      count += point_in_box_frame(p[0], p[1], p[2], frames + j * kBoxFrameWidth) ? 1 : 0;
-    }
+    for_each_containing_box(points + i * point_stride, frames, grid, [&](int64_t) {
+      ++count;
+      return true;
+    });
     counts[i] = count;
   }
 }
 
 void points_in_boxes_pairs_cpu(const float* points, int64_t n, int64_t point_stride,
-                               const float* frames, int64_t m, const int64_t* offsets,
+                               const float* frames, const BoxGrid& grid, const int64_t* offsets,
                                int64_t* pairs) {
 #pragma omp parallel for schedule(static)
   for (int64_t i = 0; i < n; ++i) {
-    const float* p = points + i * point_stride;
     int64_t slot = offsets[i];
-    for (int64_t j = 0; j < m; ++j) {
-      if (point_in_box_frame(p[0], p[1], p[2], frames + j * kBoxFrameWidth)) {
-        pairs[2 * slot] = i;
-        pairs[2 * slot + 1] = j;
-        ++slot;
-      }
-    }
+    for_each_containing_box(points + i * point_stride, frames, grid, [&](int64_t j) {
+      pairs[2 * slot] = i;
+      pairs[2 * slot + 1] = j;
+      ++slot;
+      return true;
+    });
   }
 }
 

@@ -44,43 +44,68 @@ def point_in_convex_polygon(px, py, polygons, j, clockwise):
     return True
 
 
+@njit(inline="always", cache=True)
+def grid_cell(px, py, params, nx, ny):
+    tx = (px - params[0]) * params[2]
+    ty = (py - params[1]) * params[2]
+    if not (tx >= 0) or not (ty >= 0) or tx >= np.float32(nx) or ty >= np.float32(ny):
+        return -1
+    return np.int64(ty) * nx + np.int64(tx)
+
+
+# The box grid of nutrack/ops/_grid.py arrives as (params, nx, ny, cell_start, cell_boxes):
+# each point tests only the boxes of its cell, in increasing index.
 @njit(cache=True)
-def points_in_boxes(points, frames, out):
+def points_in_boxes(points, frames, params, nx, ny, cell_start, cell_boxes, out):
     for i in range(points.shape[0]):
+        px, py, pz = points[i, 0], points[i, 1], points[i, 2]
         found = -1
-        for j in range(frames.shape[0]):
-            if point_in_box_frame(points[i, 0], points[i, 1], points[i, 2], frames, j):
-                found = j
-                break
+        cell = grid_cell(px, py, params, nx, ny)
+        if cell >= 0:
+            for e in range(cell_start[cell], cell_start[cell + 1]):
+                if point_in_box_frame(px, py, pz, frames, cell_boxes[e]):
+                    found = cell_boxes[e]
+                    break
         out[i] = found
 
 
 @njit(cache=True)
-def points_in_boxes_dense(points, frames, out):
+def points_in_boxes_dense(points, frames, params, nx, ny, cell_start, cell_boxes, out):
+    out[:] = False
     for i in range(points.shape[0]):
-        for j in range(frames.shape[0]):
-            out[i, j] = point_in_box_frame(points[i, 0], points[i, 1], points[i, 2], frames, j)
+        px, py, pz = points[i, 0], points[i, 1], points[i, 2]
+        cell = grid_cell(px, py, params, nx, ny)
+        if cell >= 0:
+            for e in range(cell_start[cell], cell_start[cell + 1]):
+                if point_in_box_frame(px, py, pz, frames, cell_boxes[e]):
+                    out[i, cell_boxes[e]] = True
 
 
 @njit(cache=True)
-def points_in_boxes_count(points, frames, counts):
+def points_in_boxes_count(points, frames, params, nx, ny, cell_start, cell_boxes, counts):
     for i in range(points.shape[0]):
+        px, py, pz = points[i, 0], points[i, 1], points[i, 2]
         count = 0
-        for j in range(frames.shape[0]):
-            if point_in_box_frame(points[i, 0], points[i, 1], points[i, 2], frames, j):
-                count += 1
+        cell = grid_cell(px, py, params, nx, ny)
+        if cell >= 0:
+            for e in range(cell_start[cell], cell_start[cell + 1]):
+                if point_in_box_frame(px, py, pz, frames, cell_boxes[e]):
+                    count += 1
         counts[i] = count
 
 
 @njit(cache=True)
-def points_in_boxes_pairs(points, frames, offsets, pairs):
+def points_in_boxes_pairs(points, frames, params, nx, ny, cell_start, cell_boxes, offsets, pairs):
     for i in range(points.shape[0]):
+        px, py, pz = points[i, 0], points[i, 1], points[i, 2]
         slot = offsets[i]
-        for j in range(frames.shape[0]):
-            if point_in_box_frame(points[i, 0], points[i, 1], points[i, 2], frames, j):
-                pairs[slot, 0] = i
-                pairs[slot, 1] = j
-                slot += 1
+        cell = grid_cell(px, py, params, nx, ny)
+        if cell >= 0:
+            for e in range(cell_start[cell], cell_start[cell + 1]):
+                if point_in_box_frame(px, py, pz, frames, cell_boxes[e]):
+                    pairs[slot, 0] = i
+                    pairs[slot, 1] = cell_boxes[e]
+                    slot += 1
 
 
 @njit(cache=True)

@@ -10,6 +10,7 @@ from typing import Any
 
 from nutrack.ops import _arrays, _backend, _numba_points
 from nutrack.ops._boxes import box_frames, validate_boxes
+from nutrack.ops._grid import build_box_grid
 from nutrack.ops._launch import Launch
 
 # points_in_boxes_all returns pairs instead of a dense matrix past this many (point, box)
@@ -24,12 +25,16 @@ def _points(points: Any, name: str, width: int) -> Any:
     return points
 
 
-def _prepare(points: Any, boxes: Any, backend: str) -> tuple[Any, Any, Launch]:
+def _prepare(points: Any, boxes: Any, backend: str) -> tuple[Any, Any, tuple, Launch]:
+    """Validated inputs on the chosen backend's memory, the box frames, and for the host
+    backends the box grid as the launcher arguments (params, nx, ny, cell_start, cell_boxes)."""
     points = _points(points, "points", 3)
     boxes = validate_boxes(boxes)
     device = _arrays.same_device(points=points, boxes=boxes)
     launch = Launch(_backend.resolve(backend, device is not None), points)
-    return launch.input(points), launch.input(box_frames(boxes)), launch
+    frames = launch.input(box_frames(boxes))
+    grid = tuple(build_box_grid(frames)) if launch.on_host else ()
+    return launch.input(points), frames, grid, launch
 
 
 def points_in_boxes(points: Any, boxes: Any, *, backend: str = "auto") -> Any:
@@ -42,12 +47,14 @@ def points_in_boxes(points: Any, boxes: Any, *, backend: str = "auto") -> Any:
     Returns:
         (N,) int32, the lowest index of a box containing the point, -1 where none does.
     """
-    points, frames, launch = _prepare(points, boxes, backend)
+    points, frames, grid, launch = _prepare(points, boxes, backend)
     n, m = points.shape[0], frames.shape[0]
     out = launch.empty((n,), "int32")
     if n:
         if launch.which == "numba":
-            _numba_points.points_in_boxes(points, frames, out)
+            _numba_points.points_in_boxes(points, frames, *grid, out)
+        elif launch.which == "cpu":
+            launch.native("points_in_boxes", points, n, points.shape[1], frames, *grid, out)
         else:
             launch.native("points_in_boxes", points, n, points.shape[1], frames, m, out)
     return launch.output(out)
@@ -63,7 +70,7 @@ def points_in_boxes_all(points: Any, boxes: Any, *, sparse: bool | None = None,
             (point index, box index) pairs, sorted by point then box. None (default): dense
             unless N * M passes DENSE_LIMIT (2^28).
     """
-    points, frames, launch = _prepare(points, boxes, backend)
+    points, frames, grid, launch = _prepare(points, boxes, backend)
     n, m = points.shape[0], frames.shape[0]
     if sparse is None:
         sparse = n * m > DENSE_LIMIT
@@ -72,21 +79,25 @@ def points_in_boxes_all(points: Any, boxes: Any, *, sparse: bool | None = None,
         out = launch.empty((n, m), "bool")
         if n and m:
             if launch.which == "numba":
-                _numba_points.points_in_boxes_dense(points, frames, out)
+                _numba_points.points_in_boxes_dense(points, frames, *grid, out)
             else:
-                launch.native("points_in_boxes_dense", points, n, stride, frames, m, out)
+                launch.native("points_in_boxes_dense", points, n, stride, frames, m, *grid, out)
         return launch.output(out)
     counts = launch.empty((n,), "int64")
     if n:
         if launch.which == "numba":
-            _numba_points.points_in_boxes_count(points, frames, counts)
+            _numba_points.points_in_boxes_count(points, frames, *grid, counts)
+        elif launch.which == "cpu":
+            launch.native("points_in_boxes_count", points, n, stride, frames, *grid, counts)
         else:
             launch.native("points_in_boxes_count", points, n, stride, frames, m, counts)
     offsets, total = launch.exclusive_cumsum(counts)
     pairs = launch.empty((total, 2), "int64")
     if total:
         if launch.which == "numba":
-            _numba_points.points_in_boxes_pairs(points, frames, offsets, pairs)
+            _numba_points.points_in_boxes_pairs(points, frames, *grid, offsets, pairs)
+        elif launch.which == "cpu":
+            launch.native("points_in_boxes_pairs", points, n, stride, frames, *grid, offsets, pairs)
         else:
             launch.native("points_in_boxes_pairs", points, n, stride, frames, m, offsets, pairs)
     return launch.output(pairs)

@@ -22,6 +22,27 @@ NT_HD bool point_in_box_frame(float px, float py, float pz, const float* f) {
   return abs_f32(local_x) <= f[frame::hx] && abs_f32(local_y) <= f[frame::hy];
 }
 
+// A uniform BEV grid listing each box in every cell its conservative bounds touch, box
+// indices increasing within a cell (built by nutrack/ops/_grid.py; why it is exact is
+// explained there). Used by the host backends.
+struct BoxGrid {
+  float origin_x, origin_y, inv_cell;
+  int64_t nx, ny;
+  const int64_t* cell_start;  // (nx * ny + 1,)
+  const int32_t* cell_boxes;  // box indices grouped by cell
+};
+
+// The grid cell holding (px, py), or -1 when the point is outside every box's bounds.
+NT_HD int64_t grid_cell(const BoxGrid& g, float px, float py) {
+  const float tx = (px - g.origin_x) * g.inv_cell;
+  const float ty = (py - g.origin_y) * g.inv_cell;
+  if (!(tx >= 0.0f) || !(ty >= 0.0f) || tx >= static_cast<float>(g.nx) ||
+      ty >= static_cast<float>(g.ny)) {
+    return -1;
+  }
+  return static_cast<int64_t>(ty) * g.nx + static_cast<int64_t>(tx);
+}
+
 // True when (px, py) lies in the convex polygon `poly` (k vertices, x y interleaved),
 // boundary INCLUSIVE. clockwise: vertices ordered clockwise in the x-right, y-up plane
 // (the interior is on the right of every directed edge); otherwise counter-clockwise.

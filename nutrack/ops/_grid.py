@@ -1,0 +1,77 @@
+"""A uniform BEV grid of boxes for the host backends (C++ and numba share it).
+
+Each box is listed in every cell its conservative BEV bounds touch, in increasing box index,
+so a point tests only the boxes of its own cell, in order: the first-box, dense, count and
+pair outputs are exactly those of testing every box. Correctness does not depend on rounding:
+a point that the exact test accepts passed the prefilter |p - c| <= r, so it lies within
+[c - r - margin, c + r + margin] with margin ~8 float32 ulps, and the cell function
+floor((p - origin) * inv_cell) in float32 is monotone, so its cell lies in the box's range.
+The CUDA kernels do not use the grid (tiles in shared memory serve them without a host
+round trip).
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+# At most this many cells per axis; cells never smaller than the median box footprint.
+MAX_CELLS_PER_AXIS = 256
+# Past this many (box, cell) entries the grid degenerates to one cell holding every box.
+MAX_ENTRIES_PER_BOX = 64
+
+
+class BoxGrid(NamedTuple):
+    params: np.ndarray  # float32 [origin_x, origin_y, inv_cell]
+    nx: int
+    ny: int
+    cell_start: np.ndarray  # int64 (nx * ny + 1,)
+    cell_boxes: np.ndarray  # int32, box indices grouped by cell, increasing within a cell
+
+
+def _cells(values: np.ndarray, origin: np.float32, inv_cell: np.float32) -> np.ndarray:
+    return np.floor((values - origin) * inv_cell).astype(np.int64)
+
+
+def _single_cell(m: int) -> BoxGrid:
+    params = np.array([0.0, 0.0, 0.0], dtype=np.float32)  # every point maps to cell 0
+    return BoxGrid(params, 1, 1, np.array([0, m], np.int64), np.arange(m, dtype=np.int32))
+
+
+def build_box_grid(frames: np.ndarray) -> BoxGrid:
+    """frames: (M, 10) float32 host box frames (see _boxes.box_frames)."""
+    m = len(frames)
+    if m == 0:
+        return _single_cell(0)
+    cx, cy, rx, ry = frames[:, 0], frames[:, 1], frames[:, 8], frames[:, 9]
+    ulps8 = np.float32(2.0**-20)
+    low_x = (cx - rx) - (np.abs(cx) + rx) * ulps8
+    high_x = (cx + rx) + (np.abs(cx) + rx) * ulps8
+    low_y = (cy - ry) - (np.abs(cy) + ry) * ulps8
+    high_y = (cy + ry) + (np.abs(cy) + ry) * ulps8
+    origin_x, origin_y = low_x.min(), low_y.min()
+    extent = max(float(high_x.max() - origin_x), float(high_y.max() - origin_y))
+    footprint = float(np.median(np.maximum(high_x - low_x, high_y - low_y)))
+    cell = max(footprint, extent / MAX_CELLS_PER_AXIS, 1e-30)
+    inv_cell = np.float32(1.0 / cell)
+    if not np.isfinite(inv_cell) or inv_cell == 0:
+        return _single_cell(m)
+    x_lo, x_hi = _cells(low_x, origin_x, inv_cell), _cells(high_x, origin_x, inv_cell)
+    y_lo, y_hi = _cells(low_y, origin_y, inv_cell), _cells(high_y, origin_y, inv_cell)
+    nx, ny = int(x_hi.max()) + 1, int(y_hi.max()) + 1
+    width, height = x_hi - x_lo + 1, y_hi - y_lo + 1
+    per_box = width * height
+    total = int(per_box.sum())
+    if total > MAX_ENTRIES_PER_BOX * m + 4096:
+        return _single_cell(m)
+    box = np.repeat(np.arange(m, dtype=np.int32), per_box)
+    rank = np.arange(total) - np.repeat(np.cumsum(per_box) - per_box, per_box)
+    cell_x = x_lo[box] + rank % width[box]
+    cell_y = y_lo[box] + rank // width[box]
+    cell_id = cell_y * nx + cell_x
+    order = np.argsort(cell_id, kind="stable")  # stable: box indices stay increasing per cell
+    counts = np.bincount(cell_id, minlength=nx * ny)
+    cell_start = np.zeros(nx * ny + 1, dtype=np.int64)
+    np.cumsum(counts, out=cell_start[1:])
+    params = np.array([origin_x, origin_y, inv_cell], dtype=np.float32)
+    return BoxGrid(params, nx, ny, cell_start, np.ascontiguousarray(box[order]))
