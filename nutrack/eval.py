@@ -1,0 +1,181 @@
+"""The official nuScenes tracking evaluation (the devkit's ``TrackingEval``), wrapped.
+
+    python -m nutrack.eval --results R --dataroot D --version V --split S [--output-dir O]
+
+nutrack never re-implements the metrics: this module checks the inputs first (so that a bad
+file fails with a message naming the sample, box and field instead of a bare assertion deep
+in the devkit), runs ``TrackingEval``, prints the headline metrics (AMOTA, AMOTP, MOTA, IDS,
+FRAG, recall) and the per-class table, and writes ``metrics.json`` (the devkit's summary) to
+the output folder beside the devkit's own ``metrics_summary.json`` and
+``metrics_details.json``.
+
+The devkit's tracking evaluation needs ``motmetrics`` and ``pandas``, which it does not
+declare, and raises ``unittest.SkipTest`` instead of ``ImportError`` without them;
+:func:`evaluate_tracking` turns that into :class:`EvalDependencyError` with the fix.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import math
+import os
+import sys
+import time
+import unittest
+from typing import Any, Dict, Optional, Sequence
+
+__all__ = ["evaluate_tracking", "EvalDependencyError", "format_metrics", "main", "HEADLINE"]
+
+#: The devkit versions this wrapper is tested with.
+EVAL_REQUIREMENTS = "motmetrics==1.4.0 pandas>=1.5,<3"
+HEADLINE = ("amota", "amotp", "mota", "ids", "frag", "recall")
+
+
+class EvalDependencyError(ImportError):
+    """The devkit's tracking evaluation cannot run: a dependency it does not declare is missing."""
+
+
+def _dependency_error(detail: str) -> EvalDependencyError:
+    mm, pd = EVAL_REQUIREMENTS.split()
+    return EvalDependencyError(
+        f"the nuScenes tracking evaluation needs motmetrics and pandas, which nuscenes-devkit does not "
+        f"install ({detail}). Install them with: pip install '{mm}' '{pd}'")
+
+
+def _import_tracking_eval():
+    try:
+        from nuscenes.eval.common.config import config_factory
+        from nuscenes.eval.tracking.evaluate import TrackingEval
+    except unittest.SkipTest as e:  # the devkit's way of saying "pandas/motmetrics is missing"
+        raise _dependency_error(f"the devkit says: {e}") from None
+    except ImportError as e:
+        if getattr(e, "name", None) in ("motmetrics", "pandas") or "motmetrics" in str(e) or "pandas" in str(e):
+            raise _dependency_error(str(e)) from None
+        raise EvalDependencyError(
+            f"the nuScenes tracking evaluation cannot be imported ({e}); install nuscenes-devkit==1.2.0 and "
+            f"{EVAL_REQUIREMENTS}") from e
+    return TrackingEval, config_factory
+
+
+def evaluate_tracking(
+    results: str,
+    dataroot: str,
+    version: str,
+    split: str,
+    output_dir: Optional[str] = None,
+    *,
+    verbose: bool = False,
+    render_curves: bool = False,
+    check: bool = True,
+    data=None,
+) -> Dict[str, Any]:
+    """Score a tracking-submission file with the devkit's ``TrackingEval``.
+
+    Args:
+        results: the tracking JSON.
+        dataroot, version, split: the dataset and split it was made for (named or custom).
+        output_dir: where the devkit and this function write their files (default: a folder
+            ``<results stem>_eval`` beside the results file).
+        verbose: let the devkit print its progress and tables.
+        render_curves: let the devkit draw its PDF curves (slow).
+        check: validate the file first with :func:`nutrack.data.load_tracking_results`
+            (exact sample set, fields, unique ids), raising ``SubmissionFormatError``.
+        data: an already opened :class:`nutrack.data.NuScenesData` (saves a devkit load for
+            the check).
+
+    Returns:
+        the devkit's metrics summary (``metrics_summary.json``'s content: ``amota``,
+        ``amotp``, ``mota``, ``ids``, ``frag``, ``recall``, ..., ``label_metrics`` per class),
+        also written as ``metrics.json``.
+    """
+    results = os.path.abspath(os.fspath(results))
+    if not os.path.isfile(results):
+        raise FileNotFoundError(f"tracking results not found: {results}")
+    TrackingEval, config_factory = _import_tracking_eval()
+    if check:
+        from nutrack.data import NuScenesData, load_tracking_results
+
+        if data is None:
+            data = NuScenesData(dataroot, version)
+        load_tracking_results(results, data, split)
+    elif not os.path.isdir(os.path.join(dataroot, version)):
+        raise ValueError(f"no nuScenes version {version!r} under {dataroot}")
+    if output_dir is None:
+        stem = os.path.splitext(os.path.basename(results))[0]
+        output_dir = os.path.join(os.path.dirname(results), stem + "_eval")
+    os.makedirs(output_dir, exist_ok=True)
+    cfg = config_factory("tracking_nips_2019")
+    sink = contextlib.nullcontext() if verbose else contextlib.redirect_stdout(io.StringIO())
+    with sink:
+        ev = TrackingEval(config=cfg, result_path=results, eval_set=split, output_dir=output_dir,
+                          nusc_version=version, nusc_dataroot=dataroot, verbose=verbose)
+        summary = ev.main(render_curves=render_curves)
+    from nutrack.data.detections import atomic_write_json
+
+    atomic_write_json(os.path.join(output_dir, "metrics.json"), _jsonable(summary), indent=True)
+    return summary
+
+
+def _jsonable(obj):
+    if isinstance(obj, dict):
+        return {k: _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if hasattr(obj, "item"):
+        return _jsonable(obj.item())
+    return obj
+
+
+def _fmt(name: str, v) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "nan"
+    if name in ("ids", "frag", "gt", "tp", "fp", "fn", "mt", "ml"):
+        return str(int(v))
+    return f"{v:.3f}"
+
+
+def format_metrics(summary: Dict[str, Any]) -> str:
+    """The headline metrics and the per-class table as text."""
+    lines = ["  ".join(f"{m.upper()} {_fmt(m, summary.get(m))}" for m in HEADLINE)]
+    per = summary.get("label_metrics", {})
+    cols = [m for m in ("amota", "amotp", "recall", "mota", "ids", "frag", "gt", "tp", "fp", "fn") if m in per]
+    classes = sorted(next(iter(per.values()), {}).keys()) if per else []
+    if classes:
+        lines.append("")
+        lines.append("class       " + "".join(f"{c.upper():>8}" for c in cols))
+        for cls in classes:
+            lines.append(f"{cls:<12}" + "".join(f"{_fmt(c, per[c].get(cls)):>8}" for c in cols))
+    return "\n".join(lines)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m nutrack.eval",
+                                description="Score a nuScenes tracking-submission JSON with the official devkit.")
+    p.add_argument("--results", required=True, help="tracking results JSON")
+    p.add_argument("--dataroot", required=True)
+    p.add_argument("--version", required=True, help="e.g. v1.0-mini, v1.0-trainval")
+    p.add_argument("--split", required=True, help="e.g. mini_val, val, or a splits.json split")
+    p.add_argument("--output-dir", default=None, help="default: <results stem>_eval beside the results")
+    p.add_argument("--render-curves", action="store_true", help="draw the devkit's PDF curves")
+    p.add_argument("--verbose", action="store_true", help="show the devkit's own output")
+    a = p.parse_args(argv)
+    t0 = time.time()
+    try:
+        summary = evaluate_tracking(a.results, a.dataroot, a.version, a.split, a.output_dir,
+                                    verbose=a.verbose, render_curves=a.render_curves)
+    except (ValueError, FileNotFoundError, EvalDependencyError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(format_metrics(summary))
+    out = a.output_dir or os.path.join(os.path.dirname(os.path.abspath(a.results)),
+                                       os.path.splitext(os.path.basename(a.results))[0] + "_eval")
+    print(f"\nmetrics written to {os.path.join(out, 'metrics.json')} ({time.time() - t0:.1f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
