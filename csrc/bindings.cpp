@@ -6,7 +6,9 @@
 
 #include <cstdint>
 
+#include "affinity.h"
 #include "points_in_boxes.h"
+#include "voxelize.h"
 
 namespace py = pybind11;
 
@@ -114,6 +116,103 @@ void bind_points_in_boxes(py::module_& m) {
 #endif
 }
 
+// ---- voxelize (csrc/voxelize.h) ------------------------------------------------------------
+// The grid arrives as a tuple (min_x, min_y, min_z, size_x, size_y, size_z, nx, ny, nz) made
+// by nutrack/ops/voxel.py; it is read while the GIL is held, then the kernels run without it.
+nutrack::VoxelGrid voxel_grid(const py::tuple& g) {
+  if (g.size() != 9) throw py::value_error("voxel grid: expected 9 values");
+  return nutrack::VoxelGrid{g[0].cast<float>(),   g[1].cast<float>(),   g[2].cast<float>(),
+                            g[3].cast<float>(),   g[4].cast<float>(),   g[5].cast<float>(),
+                            g[6].cast<int32_t>(), g[7].cast<int32_t>(), g[8].cast<int32_t>()};
+}
+
+void bind_voxelize(py::module_& m) {
+  using namespace nutrack;
+  m.def("voxelize_workspace_bytes_cpu", &voxelize_workspace_bytes_cpu);
+  m.def("voxelize_assign_cpu",
+        [](uintptr_t points, int64_t n, int64_t stride, const py::tuple& grid, uintptr_t offsets,
+           int64_t num_clouds, int64_t max_points, int64_t max_voxels, int64_t capacity,
+           uintptr_t workspace, uintptr_t coors, bool cloud_column, uintptr_t num_points,
+           uintptr_t stats) {
+          const VoxelGrid g = voxel_grid(grid);
+          py::gil_scoped_release release;
+          voxelize_assign_cpu(ptr<const float>(points), n, stride, g, ptr<const int64_t>(offsets),
+                              num_clouds, max_points, max_voxels, capacity, ptr<void>(workspace),
+                              ptr<int32_t>(coors), cloud_column, ptr<int32_t>(num_points),
+                              ptr<int64_t>(stats));
+        });
+  m.def(
+      "voxelize_fill_cpu",
+      [](uintptr_t points, int64_t n, int64_t stride, int64_t capacity, uintptr_t workspace,
+         int64_t num_voxels, int64_t max_points, uintptr_t num_points, uintptr_t voxels) {
+        voxelize_fill_cpu(ptr<const float>(points), n, stride, capacity,
+                          ptr<const void>(workspace), num_voxels, max_points,
+                          ptr<const int32_t>(num_points), ptr<float>(voxels));
+      },
+      NT_CPU());
+  m.def("point_voxel_coors_cpu",
+        [](uintptr_t points, int64_t n, int64_t stride, const py::tuple& grid, uintptr_t out) {
+          const VoxelGrid g = voxel_grid(grid);
+          py::gil_scoped_release release;
+          point_voxel_coors_cpu(ptr<const float>(points), n, stride, g, ptr<int32_t>(out));
+        });
+#ifdef NUTRACK_WITH_CUDA
+  m.def("voxelize_workspace_bytes_cuda", &voxelize_workspace_bytes_cuda);
+  m.def("voxelize_assign_cuda",
+        [](uintptr_t points, int64_t n, int64_t stride, const py::tuple& grid, uintptr_t offsets,
+           int64_t num_clouds, int64_t max_points, int64_t max_voxels, int64_t capacity,
+           uintptr_t workspace, uintptr_t coors, bool cloud_column, uintptr_t num_points,
+           uintptr_t stats, int device, uintptr_t stream) {
+          voxelize_assign_cuda(ptr<const float>(points), n, stride, voxel_grid(grid),
+                               ptr<const int64_t>(offsets), num_clouds, max_points, max_voxels,
+                               capacity, ptr<void>(workspace), ptr<int32_t>(coors), cloud_column,
+                               ptr<int32_t>(num_points), ptr<int64_t>(stats), device, stream);
+        });
+  m.def("voxelize_fill_cuda",
+        [](uintptr_t points, int64_t n, int64_t stride, int64_t capacity, uintptr_t workspace,
+           int64_t num_voxels, int64_t max_points, uintptr_t num_points, uintptr_t voxels,
+           int device, uintptr_t stream) {
+          voxelize_fill_cuda(ptr<const float>(points), n, stride, capacity,
+                             ptr<const void>(workspace), num_voxels, max_points,
+                             ptr<const int32_t>(num_points), ptr<float>(voxels), device, stream);
+        });
+  m.def("point_voxel_coors_cuda", [](uintptr_t points, int64_t n, int64_t stride,
+                                     const py::tuple& grid, uintptr_t out, int device,
+                                     uintptr_t stream) {
+    point_voxel_coors_cuda(ptr<const float>(points), n, stride, voxel_grid(grid),
+                           ptr<int32_t>(out), device, stream);
+  });
+#endif
+}
+// ---- end voxelize ----------------------------------------------------------------------------
+
+// ----------------------------------------------------------------------------- affinity
+// classes_a / classes_b: int64 addresses, or 0 for no class masking.
+void bind_affinity(py::module_& m) {
+  using namespace nutrack;
+  m.def(
+      "pairwise_affinity_cpu",
+      [](uintptr_t frames_a, int64_t na, uintptr_t frames_b, int64_t nb, int metric,
+         uintptr_t classes_a, uintptr_t classes_b, float fill, uintptr_t out) {
+        pairwise_affinity_cpu(ptr<const float>(frames_a), na, ptr<const float>(frames_b), nb,
+                              metric, ptr<const int64_t>(classes_a),
+                              ptr<const int64_t>(classes_b), fill, ptr<float>(out));
+      },
+      NT_CPU());
+#ifdef NUTRACK_WITH_CUDA
+  m.def("pairwise_affinity_cuda",
+        [](uintptr_t frames_a, int64_t na, uintptr_t frames_b, int64_t nb, int metric,
+           uintptr_t classes_a, uintptr_t classes_b, float fill, uintptr_t out, int device,
+           uintptr_t stream) {
+          pairwise_affinity_cuda(ptr<const float>(frames_a), na, ptr<const float>(frames_b), nb,
+                                 metric, ptr<const int64_t>(classes_a),
+                                 ptr<const int64_t>(classes_b), fill, ptr<float>(out), device,
+                                 stream);
+        });
+#endif
+}
+// ---- end affinity ----------------------------------------------------------------------------
+
 }  // namespace
 
 PYBIND11_MODULE(_C, m) {
@@ -124,4 +223,6 @@ PYBIND11_MODULE(_C, m) {
   m.attr("with_cuda") = false;
 #endif
   bind_points_in_boxes(m);
+  bind_affinity(m);
+  bind_voxelize(m);
 }

@@ -7,7 +7,11 @@ kind of array on the same device. `backend='auto'` runs CUDA for device inputs a
 """
 from nutrack.ops._backend import NativeBackendUnavailable, has_cpu, has_cuda, why_unavailable
 from nutrack.ops._boxes import box_frames
+from nutrack.ops.affinity import METRICS as AFFINITY_METRICS
+from nutrack.ops.affinity import pairwise_affinity
 from nutrack.ops.points import points_in_boxes, points_in_boxes_all, points_in_polygons
+from nutrack.ops.voxel import (VoxelGrid, VoxelizeResult, point_voxel_coors, voxel_grid, voxelize,
+                               voxelize_batch)
 
 
 def available_backends() -> list:
@@ -16,13 +20,21 @@ def available_backends() -> list:
 
 
 __all__ = [
+    "AFFINITY_METRICS",
     "NativeBackendUnavailable",
     "available_backends",
     "box_frames",
     "has_cpu",
     "has_cuda",
+    "pairwise_affinity",
     "points_in_boxes",
     "points_in_boxes_all",
     "points_in_polygons",
+    "point_voxel_coors",
+    "voxel_grid",
+    "VoxelGrid",
+    "VoxelizeResult",
+    "voxelize",
+    "voxelize_batch",
     "why_unavailable",
 ]

@@ -6,7 +6,14 @@ says why, once, in one line.
 """
 from __future__ import annotations
 
+import os
 import warnings
+
+# OpenMP threads that spin while waiting stall whole scheduler ticks behind other work on a
+# busy machine (a tracker's Python thread, a data loader): measured 0.5 ms calls taking 12 ms.
+# Passive waiting costs little for our short parallel loops. Set before libgomp loads; an
+# explicit OMP_WAIT_POLICY from the user wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 BACKENDS = ("auto", "cuda", "cpu", "numba")
 

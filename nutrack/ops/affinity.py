@@ -1,0 +1,141 @@
+"""Pairwise affinity of two sets of boxes — the cost the trackers associate on.
+
+Metrics, for boxes a and b (x, y, z centre, dx, dy, dz, yaw):
+
+- ``center_distance``: BEV distance of the centres, sqrt(dx^2 + dy^2), in [0, inf). Lower is
+  closer.
+- ``bev_iou``: area(A ∩ B) / area(A ∪ B) of the rotated BEV footprints, in [0, 1].
+- ``iou_3d``: vol(a ∩ b) / vol(a ∪ b); the intersection is the BEV intersection times the
+  z overlap (yaw is about z only), in [0, 1].
+- ``giou_bev``: IoU - (C - U) / C with U the union area and C the area of the convex hull of
+  both footprints (the smallest convex region holding both; what shapely's
+  ``a.union(b).convex_hull`` gives), in (-1, 1].
+- ``giou_3d``: the same with volumes: U the union volume, C = hull area x the z extent
+  enclosing both boxes, in (-1, 1].
+
+The BEV intersection is exact convex-polygon clipping of the two rotated rectangles
+(Sutherland-Hodgman), in float32, relative to box a's centre so that global nuScenes
+coordinates lose no precision. Identical boxes give exactly 1 (a footprint inside another is
+detected and its closed-form area used); touching boxes give 0. All backends run the same
+operations in the same order (csrc/include/nutrack/box_overlap.h and its numba twin), so they
+return bit-identical matrices.
+
+Class masking: with ``classes_a`` and ``classes_b`` given, pairs of different classes are not
+computed and take ``fill``. By default ``fill`` is strictly worse than every value the metric
+can take on a real pair: +inf for ``center_distance``, -1 for the IoU and GIoU metrics (IoU is
+>= 0 and GIoU > -1), so neither a threshold nor an assignment ever picks a masked pair.
+"""
+from __future__ import annotations
+
+import math
+import sys
+from typing import Any
+
+import numpy as np
+
+from nutrack.ops import _arrays, _backend, _numba_affinity
+from nutrack.ops._boxes import box_frames, validate_boxes
+from nutrack.ops._launch import Launch
+
+METRICS = ("center_distance", "bev_iou", "iou_3d", "giou_bev", "giou_3d")
+_CODES = {name: code for code, name in enumerate(METRICS)}
+DEFAULT_FILL = {"center_distance": math.inf, "bev_iou": -1.0, "iou_3d": -1.0, "giou_bev": -1.0,
+                "giou_3d": -1.0}
+_NO_CLASSES = np.zeros(0, dtype=np.int64)
+
+
+def _classes(classes: Any, name: str, length: int) -> Any:
+    """(length,) integer classes -> contiguous int64 of the caller's kind."""
+    kind = _arrays.kind_of(classes)
+    if kind == "numpy" and not isinstance(classes, np.ndarray):
+        classes = np.asarray(classes)
+        if classes.size == 0:
+            classes = classes.astype(np.int64)  # np.asarray([]) is float64
+    if classes.ndim != 1 or classes.shape[0] != length:
+        raise ValueError(f"{name} must have shape ({length},), one class per box, got "
+                         f"{tuple(classes.shape)}")
+    dtype = str(classes.dtype).replace("torch.", "")
+    if not dtype.startswith(("int", "uint")):
+        raise ValueError(f"{name} has unsupported dtype {dtype}; use an integer dtype")
+    if kind == "torch":
+        return classes.to(dtype=sys.modules["torch"].int64).contiguous()
+    if kind == "cupy":
+        return sys.modules["cupy"].ascontiguousarray(classes, dtype="int64")
+    return np.ascontiguousarray(classes, dtype=np.int64)
+
+
+def _concat(first: Any, second: Any) -> Any:
+    """Rows of `first` then `second` (same kind and device), C-contiguous."""
+    kind = _arrays.kind_of(first)
+    if kind == "torch":
+        return sys.modules["torch"].cat([first, second])
+    if kind == "cupy":
+        return sys.modules["cupy"].concatenate([first, second])
+    return np.concatenate([first, second])
+
+
+def pairwise_affinity(boxes_a: Any, boxes_b: Any, metric: str, classes_a: Any = None,
+                      classes_b: Any = None, fill: float | None = None, *,
+                      backend: str = "auto") -> Any:
+    """The (M, N) affinity of every box of `boxes_a` with every box of `boxes_b`.
+
+    Args:
+        boxes_a: (M, 7) float32/float64 x, y, z (centre), dx, dy, dz (> 0), yaw.
+        boxes_b: (N, 7), the same; on the same device as boxes_a.
+        metric: 'center_distance', 'bev_iou', 'iou_3d', 'giou_bev' or 'giou_3d' (module doc).
+        classes_a, classes_b: optional (M,) and (N,) integer classes, both or neither; pairs
+            of different classes are set to `fill` without being computed.
+        fill: the value of masked pairs; None (default) gives DEFAULT_FILL[metric] (+inf for
+            center_distance, -1 otherwise).
+        backend: 'auto' (by where the inputs live), 'cuda', 'cpu' or 'numba'.
+    Returns:
+        (M, N) float32 of the inputs' kind, on their device.
+    """
+    code = _CODES.get(metric) if isinstance(metric, str) else None
+    if code is None:
+        raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
+    boxes_a = _arrays.as_float32(boxes_a, "boxes_a", ndim=2, width=7)
+    boxes_b = _arrays.as_float32(boxes_b, "boxes_b", ndim=2, width=7)
+    if (classes_a is None) != (classes_b is None):
+        raise ValueError("classes_a and classes_b must be given together (or neither), got "
+                         + ("classes_a only" if classes_b is None else "classes_b only"))
+    m, n = boxes_a.shape[0], boxes_b.shape[0]
+    if classes_a is not None:
+        classes_a = _classes(classes_a, "classes_a", m)
+        classes_b = _classes(classes_b, "classes_b", n)
+    if fill is None:
+        fill = DEFAULT_FILL[metric]
+    else:
+        try:
+            fill = float(fill)
+        except (TypeError, ValueError):
+            raise ValueError(f"fill must be a number, got {fill!r}") from None
+    device = _arrays.same_device(boxes_a=boxes_a, boxes_b=boxes_b, classes_a=classes_a,
+                                 classes_b=classes_b)
+    # Both sets are validated and framed in one go (one box_frames call, not two: this op is
+    # called per frame and per class on small matrices, where the fixed cost is what counts).
+    boxes = _concat(boxes_a, boxes_b)
+    if m + n:
+        try:
+            validate_boxes(boxes)
+        except ValueError:  # say which argument
+            validate_boxes(boxes_a, "boxes_a")
+            validate_boxes(boxes_b, "boxes_b")
+            raise
+    launch = Launch(_backend.resolve(backend, device is not None), boxes_a)
+    out = launch.empty((m, n), "float32")
+    if m and n:
+        frames = launch.input(box_frames(boxes))
+        frames_a, frames_b = frames[:m], frames[m:]
+        if classes_a is not None:
+            classes_a, classes_b = launch.input(classes_a), launch.input(classes_b)
+        if launch.which == "numba":
+            use = classes_a is not None
+            _numba_affinity.pairwise_affinity(
+                frames_a, frames_b, code, classes_a if use else _NO_CLASSES,
+                classes_b if use else _NO_CLASSES, use, np.float32(fill), out)
+        else:
+            launch.native("pairwise_affinity", frames_a, m, frames_b, n, code,
+                          0 if classes_a is None else classes_a,
+                          0 if classes_b is None else classes_b, fill, out)
+    return launch.output(out)
