@@ -1,0 +1,172 @@
+"""Run a tracker on a nuScenes detection file and write the tracking submission.
+
+    python -m nutrack.track --dataroot D --version V --split S --detections det.json \\
+        --out tracks.json [--method centerpoint|filter|learned] [--checkpoint C] [--eval] \\
+        [--score-threshold X] [--param NAME=VALUE ...]
+
+With no ``--dataroot`` it runs on the embedded synthetic dataset (generated once and cached)
+and its simulated detections of the chosen split (default: the val split). The detection file
+is validated before any work; the output is written atomically; a progress bar runs over the
+scenes; the tracker's frames per second are printed; ``--eval`` scores the result with the
+devkit (``nutrack.eval``). See docs/tracking.md.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from typing import Optional, Sequence
+
+__all__ = ["main", "build_parser"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m nutrack.track",
+        description="Track objects through a nuScenes detection file and write the tracking-submission JSON. "
+                    "Without --dataroot: the embedded synthetic dataset and its simulated detections.")
+    p.add_argument("--dataroot", help="nuScenes folder holding <version>/ (default: the embedded synthetic dataset)")
+    p.add_argument("--version", help="dataset version, e.g. v1.0-trainval (required with --dataroot)")
+    p.add_argument("--split", help="split to track, e.g. val (required with --dataroot; default for the embedded "
+                                   "dataset: its val split)")
+    p.add_argument("--detections", help="detection-submission JSON of the split (required with --dataroot; default "
+                                        "for the embedded dataset: its simulated detections)")
+    p.add_argument("--out", help="tracking JSON to write (default: tracks_<method>_<split>.json)")
+    p.add_argument("--method", default="filter", choices=("centerpoint", "filter", "learned"),
+                   help="tracker (default: filter)")
+    p.add_argument("--checkpoint", help="learned model checkpoint (--method learned)")
+    p.add_argument("--device", default="cpu", help="torch device of the learned model (default: cpu)")
+    p.add_argument("--score-threshold", type=float, default=None,
+                   help="centerpoint: drop detections below it (default: none, as published); filter/learned: "
+                        "detections below it neither start tracks nor match in the first stage (default: the "
+                        "per-class score_threshold parameter)")
+    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                   help="override a tracker parameter (repeatable), e.g. max_age=4, match_threshold.pedestrian=-0.2 "
+                        "or a comma-separated value per class; see docs/tracking.md")
+    p.add_argument("--allow-missing", action="store_true",
+                   help="treat samples of the split absent from the detection file as having no detections")
+    p.add_argument("--eval", action="store_true", help="score the result with the devkit's TrackingEval")
+    p.add_argument("--eval-dir", help="where --eval writes its files (default: <out stem>_eval beside --out)")
+    p.add_argument("--backend", default="auto", choices=("auto", "cpu", "numba", "cuda"),
+                   help="backend of nutrack.ops.pairwise_affinity (default: auto)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+def _error(msg: str) -> int:
+    print(f"error: {msg}", file=sys.stderr)
+    return 2
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = build_parser()
+    a = parser.parse_args(argv)
+
+    # -- arguments that need no data --------------------------------------------------------
+    if a.dataroot is not None:
+        missing = [f"--{n}" for n in ("version", "split", "detections") if getattr(a, n) is None]
+        if missing:
+            return _error(f"--dataroot needs {', '.join(missing)} as well")
+        if not os.path.isdir(a.dataroot):
+            return _error(f"--dataroot {a.dataroot!r} is not a folder")
+    if a.detections is not None and not os.path.isfile(a.detections):
+        return _error(f"detection file {a.detections!r} does not exist")
+    if a.checkpoint is not None and a.method != "learned":
+        return _error("--checkpoint is only used by --method learned")
+    if a.score_threshold is not None and not 0.0 <= a.score_threshold <= 1.0:
+        return _error(f"--score-threshold must be in [0, 1], got {a.score_threshold}")
+    if a.backend in ("cpu", "cuda"):
+        import nutrack.ops as ops
+
+        if a.backend == "cpu" and not ops.has_cpu():
+            return _error(f"--backend cpu: the C++ extension is unavailable ({ops.why_unavailable()})")
+        if a.backend == "cuda":
+            try:
+                import torch
+
+                usable = torch.cuda.is_available()
+            except ImportError:
+                usable = False
+            if not (usable and ops.has_cuda()):
+                return _error("--backend cuda needs torch with a visible CUDA GPU and nutrack built with CUDA")
+
+    from nutrack.tracking import LearnedModelUnavailable, make_tracker, parse_overrides
+
+    try:
+        overrides = parse_overrides(a.param)
+        tracker = make_tracker(a.method, overrides=overrides, score_threshold=a.score_threshold,
+                               checkpoint=a.checkpoint, device=a.device, backend=a.backend)
+    except (ValueError, LearnedModelUnavailable) as e:
+        return _error(str(e))
+
+    # -- data --------------------------------------------------------------------------------
+    from nutrack.data import NuScenesData, SubmissionFormatError, load_detections, write_tracking_results
+    from nutrack.tracking import track_scenes
+
+    if a.dataroot is None:
+        from nutrack.data.synth import default_dataset
+
+        ds = default_dataset(progress=not a.quiet)
+        if a.version is not None and a.version != ds.version:
+            return _error(f"the embedded dataset is {ds.version}; --version {a.version} needs --dataroot")
+        dataroot, version = ds.dataroot, ds.version
+        split = a.split or ds.val_split
+        det_path = a.detections or ds.detections.get(split)
+        if det_path is None:
+            return _error(f"the embedded dataset has no simulated detections for split {split!r} "
+                          f"(it has {', '.join(sorted(ds.detections))}); pass --detections")
+    else:
+        dataroot, version, split, det_path = a.dataroot, a.version, a.split, a.detections
+    out = a.out or f"tracks_{a.method}_{split}.json"
+    out_dir = os.path.dirname(os.path.abspath(out))
+    if os.path.exists(out) and os.path.isdir(out):
+        return _error(f"--out {out!r} is a folder; give a file name")
+    if os.path.isdir(out_dir) and not os.access(out_dir, os.W_OK):
+        return _error(f"cannot write to {out_dir}")
+
+    try:
+        data = NuScenesData(dataroot, version)
+        tokens = data.sample_tokens(split)
+        t0 = time.perf_counter()
+        dets = load_detections(det_path, data, split, allow_missing=a.allow_missing)
+        load_s = time.perf_counter() - t0
+    except SubmissionFormatError as e:
+        return _error(str(e))
+    except ValueError as e:
+        return _error(str(e))
+
+    scene_names = data.split_scene_names(split)
+    points = None
+    if a.method == "learned":  # the scorer's points: as many sweeps as the model was trained with
+        nsweeps = int(getattr(getattr(tracker, "scorer", None), "nsweeps", 1) or 1)
+        points = lambda f: data.lidar_points(f, nsweeps=nsweeps)  # noqa: E731
+    t0 = time.perf_counter()
+    run = track_scenes(tracker, data.scenes(split, dets), progress=not a.quiet, points=points,
+                       total=len(scene_names), desc=f"{a.method} {split}")
+    wall = time.perf_counter() - t0
+    meta = dets.meta if _is_tracking_meta(dets.meta) else None
+    write_tracking_results(out, run.results, tokens, meta=meta, keep_top=True)
+    n_boxes = sum(len(t) for t in run.results.values())
+    print(f"{a.method}: {run.frames} frames of {run.scenes} scenes, {n_boxes} tracked boxes -> {out}")
+    print(f"speed: {run.fps:,.0f} frames/s in the tracker ({run.seconds:.2f} s), "
+          f"{run.frames / wall:,.0f} frames/s end to end ({wall:.2f} s; loading detections {load_s:.2f} s)")
+
+    if a.eval:
+        from nutrack.eval import EvalDependencyError, evaluate_tracking, format_metrics
+
+        try:
+            summary = evaluate_tracking(out, dataroot, version, split, output_dir=a.eval_dir, data=data)
+        except EvalDependencyError as e:
+            return _error(str(e))
+        print(format_metrics(summary))
+    return 0
+
+
+def _is_tracking_meta(meta) -> bool:
+    keys = ("use_camera", "use_lidar", "use_radar", "use_map", "use_external")
+    return isinstance(meta, dict) and all(isinstance(meta.get(k), bool) for k in keys)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
