@@ -1,0 +1,31 @@
+"""The learned association network of nutrack and its focal loss.
+
+* :class:`AssociationNet` / :class:`ModelConfig` — object encoder (geometry, class, PointNet
+  over the object's own points) and pairwise head giving one logit per (track, detection)
+  candidate pair; sigmoid (default) or softmax (with a no-match slot) normalisation.
+* :func:`sigmoid_focal_loss`, :func:`softmax_focal_loss`, :func:`association_loss`.
+* :func:`load_scorer` — the :class:`LearnedScorer` the tracker's ``learned`` method uses.
+
+Training: ``python -m nutrack.train`` (see docs/training.md).
+"""
+from nutrack.model.features import DEFAULT_GATES, ObjectInputs, make_objects
+from nutrack.model.focal import sigmoid_focal_loss, softmax_focal_loss
+from nutrack.model.loss import association_loss
+from nutrack.model.network import AssociationNet, ModelConfig, pair_probabilities
+from nutrack.model.scorer import CHECKPOINT_FORMAT, LearnedScorer, load_model, load_scorer
+
+__all__ = [
+    "AssociationNet",
+    "ModelConfig",
+    "ObjectInputs",
+    "make_objects",
+    "DEFAULT_GATES",
+    "sigmoid_focal_loss",
+    "softmax_focal_loss",
+    "association_loss",
+    "pair_probabilities",
+    "LearnedScorer",
+    "load_scorer",
+    "load_model",
+    "CHECKPOINT_FORMAT",
+]

@@ -1,0 +1,273 @@
+"""Per-object and per-pair inputs of the association network, computed on the fly.
+
+Everything here is numpy (plus ``nutrack.ops``) and deterministic; the network
+(:mod:`nutrack.model.network`) turns these arrays into features.
+
+* :func:`gather_object_points` — each box's own lidar points (``points_in_boxes_all`` on
+  slightly enlarged boxes), at most ``max_points`` per object, as per-point inputs in the
+  box's local frame.
+* :func:`object_geometry` — box geometry relative to the ego pose: centre, range, log size,
+  heading, velocity (ego frame), detection score, log point count.
+* :func:`pair_geometry` — for (track, detection) pairs: the track moved to the detection's
+  time with its constant velocity (no acceleration), then the motion-compensated BEV centre
+  distance, ``giou_bev`` and ``iou_3d`` from ``nutrack.ops.pairwise_affinity``, and size /
+  heading / velocity differences.
+* :func:`candidate_pairs` — the pairs the head scores: same class and motion-compensated
+  centre distance within the class's gate.
+"""
+from __future__ import annotations
+
+from typing import Optional, Tuple
+
+import numpy as np
+
+from nutrack.data.classes import NUM_CLASSES
+
+__all__ = [
+    "POINT_DIM",
+    "GEOM_DIM",
+    "PAIR_DIM",
+    "DEFAULT_GATES",
+    "ObjectInputs",
+    "gather_object_points",
+    "object_geometry",
+    "make_objects",
+    "predict_boxes",
+    "candidate_pairs",
+    "pair_geometry",
+    "affinity",
+]
+
+#: per-point inputs: local x, y, z normalised by the (enlarged) half extents, local x, y, z
+#: in metres / 4, intensity / 255 (clipped to 1).
+POINT_DIM = 7
+#: per-object geometry inputs (see :func:`object_geometry`).
+GEOM_DIM = 14
+#: per-pair geometry inputs (see :func:`pair_geometry`).
+PAIR_DIM = 12
+#: candidate gate per class (metres, motion-compensated BEV centre distance):
+#: car, truck, bus, trailer, pedestrian, motorcycle, bicycle.
+DEFAULT_GATES = (6.0, 6.0, 8.0, 6.0, 3.0, 8.0, 5.0)
+#: boxes are enlarged by this factor (and 0.2 m) before gathering their points.
+ENLARGE = 1.15
+_ENLARGE_ABS = 0.2
+
+
+def affinity(boxes_a: np.ndarray, boxes_b: np.ndarray, metric: str) -> np.ndarray:
+    """``nutrack.ops.pairwise_affinity`` as a float32 ``(M, N)`` numpy array."""
+    a = np.ascontiguousarray(boxes_a, dtype=np.float32).reshape(-1, 7)
+    b = np.ascontiguousarray(boxes_b, dtype=np.float32).reshape(-1, 7)
+    if len(a) == 0 or len(b) == 0:
+        return np.zeros((len(a), len(b)), np.float32)
+    import nutrack.ops as ops
+
+    return np.asarray(ops.pairwise_affinity(a, b, metric), dtype=np.float32)
+
+
+class ObjectInputs:
+    """The network inputs of N objects.
+
+    geom (N, GEOM_DIM) float32; classes (N,) int64; points (N, K, POINT_DIM) float32 zero-padded;
+    mask (N, K) bool (True: a real point); boxes (N, 7) float32 and velocities (N, 2) float32
+    (global frame) for the pair geometry; scores (N,) float32.
+    """
+
+    __slots__ = ("geom", "classes", "points", "mask", "boxes", "velocities", "scores")
+
+    def __init__(self, geom, classes, points, mask, boxes, velocities, scores):
+        self.geom = geom
+        self.classes = classes
+        self.points = points
+        self.mask = mask
+        self.boxes = boxes
+        self.velocities = velocities
+        self.scores = scores
+
+    def __len__(self) -> int:
+        return len(self.geom)
+
+    def select(self, index) -> "ObjectInputs":
+        return ObjectInputs(*(getattr(self, k)[index] for k in self.__slots__))
+
+    @staticmethod
+    def concat(items) -> "ObjectInputs":
+        items = list(items)
+        k = max([o.points.shape[1] for o in items] + [1])
+        pts, msk = [], []
+        for o in items:
+            pad = k - o.points.shape[1]
+            pts.append(np.pad(o.points, ((0, 0), (0, pad), (0, 0))) if pad else o.points)
+            msk.append(np.pad(o.mask, ((0, 0), (0, pad))) if pad else o.mask)
+        return ObjectInputs(
+            np.concatenate([o.geom for o in items]), np.concatenate([o.classes for o in items]),
+            np.concatenate(pts), np.concatenate(msk), np.concatenate([o.boxes for o in items]),
+            np.concatenate([o.velocities for o in items]), np.concatenate([o.scores for o in items]))
+
+
+def _enlarged(boxes: np.ndarray) -> np.ndarray:
+    big = boxes.astype(np.float32, copy=True)
+    big[:, 3:6] = big[:, 3:6] * ENLARGE + _ENLARGE_ABS
+    return big
+
+
+def gather_object_points(points: Optional[np.ndarray], boxes: np.ndarray, max_points: int = 32
+                         ) -> Tuple[np.ndarray, np.ndarray]:
+    """Each box's own points, as network inputs in the box's local frame.
+
+    Args:
+        points: ``(P, >=3)`` global-frame points (column 3, if present, is the intensity), or None.
+        boxes: ``(N, 7)`` global-frame boxes.
+        max_points: at most this many points per object, chosen deterministically (evenly
+            spaced over the object's points in cloud order).
+
+    Returns:
+        ``(N, K, POINT_DIM)`` float32 and ``(N, K)`` bool mask, ``K = max_points``.
+    """
+    boxes = np.ascontiguousarray(boxes, dtype=np.float32).reshape(-1, 7)
+    n = len(boxes)
+    out = np.zeros((n, max_points, POINT_DIM), np.float32)
+    mask = np.zeros((n, max_points), bool)
+    if n == 0 or points is None or len(points) == 0 or max_points == 0:
+        return out, mask
+    import nutrack.ops as ops
+
+    pts = np.ascontiguousarray(points, dtype=np.float32)
+    big = _enlarged(boxes)
+    pairs = np.asarray(ops.points_in_boxes_all(pts[:, :3], big, sparse=True))
+    if len(pairs) == 0:
+        return out, mask
+    order = np.lexsort((pairs[:, 0], pairs[:, 1]))  # by box, then point
+    pi, bi = pairs[order, 0], pairs[order, 1]
+    counts = np.bincount(bi, minlength=n)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    # rank of each pair within its box; keep evenly spaced ranks when a box has too many
+    rank = np.arange(len(bi)) - starts[bi]
+    cnt = counts[bi]
+    k = max_points
+    # objects with more than K points keep the ranks floor(j * cnt / K), j = 0..K-1 (integer maths)
+    slot_sub = (rank * k + cnt - 1) // np.maximum(cnt, 1)
+    sub = cnt > k
+    slot = np.where(sub, slot_sub, rank)
+    keep = np.where(sub, (slot_sub * cnt) // k == rank, True) & (slot < k)
+    pi, bi, slot = pi[keep], bi[keep], slot[keep]
+    d = pts[pi, :3].astype(np.float64) - boxes[bi, :3].astype(np.float64)
+    c, s = np.cos(boxes[bi, 6].astype(np.float64)), np.sin(boxes[bi, 6].astype(np.float64))
+    lx = c * d[:, 0] + s * d[:, 1]
+    ly = -s * d[:, 0] + c * d[:, 1]
+    lz = d[:, 2]
+    half = big[bi, 3:6].astype(np.float64) / 2.0
+    feat = np.stack([lx / half[:, 0], ly / half[:, 1], lz / half[:, 2], lx / 4.0, ly / 4.0, lz / 4.0,
+                     np.clip(pts[pi, 3] / 255.0, 0.0, 1.0) if pts.shape[1] > 3 else np.zeros(len(pi))], axis=1)
+    out[bi, slot] = feat.astype(np.float32)
+    mask[bi, slot] = True
+    return out, mask
+
+
+def object_geometry(boxes: np.ndarray, velocities: np.ndarray, scores: np.ndarray,
+                    ego_to_global: Optional[np.ndarray], num_points: np.ndarray) -> np.ndarray:
+    """``(N, GEOM_DIM)`` float32: centre in the ego frame (x, y, z; /50, /50, /5), BEV range /50,
+    log size (3), heading relative to the ego (cos, sin), velocity in the ego frame (/10, 2),
+    speed /10, detection score, log(1 + points) / 5."""
+    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 7)
+    n = len(b)
+    pose = np.eye(4) if ego_to_global is None else np.asarray(ego_to_global, dtype=np.float64)
+    r, t = pose[:3, :3], pose[:3, 3]
+    local = (b[:, :3] - t) @ r  # R^T (c - t)
+    ego_yaw = np.arctan2(r[1, 0], r[0, 0])
+    yaw = b[:, 6] - ego_yaw
+    v = np.nan_to_num(np.asarray(velocities, dtype=np.float64).reshape(-1, 2))
+    v_ego = v @ r[:2, :2]
+    size = np.log(np.maximum(b[:, 3:6], 1e-2))
+    g = np.empty((n, GEOM_DIM), np.float64)
+    g[:, 0] = local[:, 0] / 50.0
+    g[:, 1] = local[:, 1] / 50.0
+    g[:, 2] = local[:, 2] / 5.0
+    g[:, 3] = np.hypot(local[:, 0], local[:, 1]) / 50.0
+    g[:, 4:7] = size
+    g[:, 7] = np.cos(yaw)
+    g[:, 8] = np.sin(yaw)
+    g[:, 9:11] = v_ego / 10.0
+    g[:, 11] = np.hypot(v[:, 0], v[:, 1]) / 10.0
+    g[:, 12] = np.asarray(scores, dtype=np.float64).reshape(-1)
+    g[:, 13] = np.log1p(np.asarray(num_points, dtype=np.float64)) / 5.0
+    return g.astype(np.float32)
+
+
+def make_objects(boxes, velocities, scores, classes, ego_to_global=None, points=None,
+                 max_points: int = 32) -> ObjectInputs:
+    """:class:`ObjectInputs` of a frame's objects (boxes, velocities global frame)."""
+    boxes = np.ascontiguousarray(boxes, dtype=np.float32).reshape(-1, 7)
+    vel = np.nan_to_num(np.ascontiguousarray(velocities, dtype=np.float32).reshape(-1, 2))
+    scores = np.ascontiguousarray(scores, dtype=np.float32).reshape(-1)
+    classes = np.ascontiguousarray(classes, dtype=np.int64).reshape(-1)
+    if len(classes) and (classes.min() < 0 or classes.max() >= NUM_CLASSES):
+        raise ValueError(f"classes must be in 0..{NUM_CLASSES - 1}")
+    pts, mask = gather_object_points(points, boxes, max_points)
+    geom = object_geometry(boxes, vel, scores, ego_to_global, mask.sum(axis=1))
+    return ObjectInputs(geom, classes, pts, mask, boxes, vel, scores)
+
+
+def predict_boxes(boxes: np.ndarray, velocities: np.ndarray, dt) -> np.ndarray:
+    """Constant-velocity prediction: centres moved by ``velocity * dt`` (no acceleration);
+    ``dt`` a scalar or ``(N,)`` seconds."""
+    out = np.array(boxes, dtype=np.float32, copy=True).reshape(-1, 7)
+    dt = np.broadcast_to(np.asarray(dt, dtype=np.float64), (len(out),))
+    v = np.nan_to_num(np.asarray(velocities, dtype=np.float64).reshape(-1, 2))
+    out[:, 0] = (out[:, 0] + v[:, 0] * dt).astype(np.float32)
+    out[:, 1] = (out[:, 1] + v[:, 1] * dt).astype(np.float32)
+    return out
+
+
+def candidate_pairs(pred_track_boxes: np.ndarray, track_classes: np.ndarray, det_boxes: np.ndarray,
+                    det_classes: np.ndarray, gates=DEFAULT_GATES) -> Tuple[np.ndarray, np.ndarray]:
+    """(track index, detection index) int64 arrays of the pairs within the class gate: same
+    class and motion-compensated BEV centre distance < the class's gate."""
+    tc = np.asarray(track_classes, np.int64).reshape(-1)
+    dc = np.asarray(det_classes, np.int64).reshape(-1)
+    if len(tc) == 0 or len(dc) == 0:
+        e = np.zeros(0, np.int64)
+        return e, e.copy()
+    a = np.asarray(pred_track_boxes, np.float64).reshape(-1, 7)
+    b = np.asarray(det_boxes, np.float64).reshape(-1, 7)
+    d = np.hypot(a[:, None, 0] - b[None, :, 0], a[:, None, 1] - b[None, :, 1])
+    g = np.asarray(gates, np.float64)[tc][:, None]
+    ok = (tc[:, None] == dc[None, :]) & (d < g)
+    ti, di = np.nonzero(ok)
+    return ti.astype(np.int64), di.astype(np.int64)
+
+
+def pair_geometry(pred_track_boxes: np.ndarray, track_vel: np.ndarray, dt: np.ndarray,
+                  det_boxes: np.ndarray, det_vel: np.ndarray, ti: np.ndarray, di: np.ndarray,
+                  time_since_update: Optional[np.ndarray] = None) -> np.ndarray:
+    """``(P, PAIR_DIM)`` float32 for the pairs ``(ti[k], di[k])``.
+
+    Columns: motion-compensated BEV centre distance /2 (``pairwise_affinity``
+    ``center_distance`` of the predicted track boxes), ``giou_bev``, ``iou_3d``, |dz|, log size
+    ratios (3), cos and sin of the heading difference, velocity difference /5, the time gap
+    ``dt`` (s) of the track, frames since the track's last update /5.
+    """
+    p = len(ti)
+    out = np.zeros((p, PAIR_DIM), np.float32)
+    if p == 0:
+        return out
+    tb = np.asarray(pred_track_boxes, np.float32).reshape(-1, 7)
+    db = np.asarray(det_boxes, np.float32).reshape(-1, 7)
+    ut, ti_u = np.unique(ti, return_inverse=True)
+    ud, di_u = np.unique(di, return_inverse=True)
+    a_t, a_d = tb[ut], db[ud]
+    out[:, 0] = affinity(a_t, a_d, "center_distance")[ti_u, di_u] / 2.0
+    out[:, 1] = affinity(a_t, a_d, "giou_bev")[ti_u, di_u]
+    out[:, 2] = affinity(a_t, a_d, "iou_3d")[ti_u, di_u]
+    t, d = tb[ti].astype(np.float64), db[di].astype(np.float64)
+    out[:, 3] = np.abs(t[:, 2] - d[:, 2])
+    out[:, 4:7] = np.log(np.maximum(d[:, 3:6], 1e-2) / np.maximum(t[:, 3:6], 1e-2))
+    dyaw = d[:, 6] - t[:, 6]
+    out[:, 7] = np.cos(dyaw)
+    out[:, 8] = np.sin(dyaw)
+    tv = np.nan_to_num(np.asarray(track_vel, np.float64).reshape(-1, 2))[ti]
+    dv = np.nan_to_num(np.asarray(det_vel, np.float64).reshape(-1, 2))[di]
+    out[:, 9] = np.hypot(*(tv - dv).T) / 5.0
+    out[:, 10] = np.broadcast_to(np.asarray(dt, np.float64), (len(tb),))[ti]
+    if time_since_update is not None:
+        out[:, 11] = np.asarray(time_since_update, np.float64).reshape(-1)[ti] / 5.0
+    return out
