@@ -17,6 +17,8 @@ ACCEPTED_FLOAT_DTYPES = ("float32", "float64")
 
 def kind_of(x: Any) -> str:
     """'torch', 'cupy' or 'numpy' (anything else is treated as an array-like for numpy)."""
+    if isinstance(x, np.ndarray):  # the common case first: ops run per frame on small arrays
+        return "numpy"
     module = type(x).__module__
     if module.startswith("torch") and "torch" in sys.modules and isinstance(x, sys.modules["torch"].Tensor):
         return "torch"
@@ -53,6 +55,8 @@ def same_device(**arrays: Any) -> int | None:
 
 
 def _dtype_name(x: Any) -> str:
+    if isinstance(x, np.ndarray):
+        return x.dtype.name
     return str(x.dtype).replace("torch.", "")
 
 
@@ -109,6 +113,8 @@ def empty(like: Any, shape: tuple, dtype: str) -> Any:
 
 
 def address(x: Any) -> int:
+    if isinstance(x, np.ndarray):
+        return x.ctypes.data
     kind = kind_of(x)
     if kind == "torch":
         return x.data_ptr()

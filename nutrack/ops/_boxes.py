@@ -44,11 +44,14 @@ def box_frames(boxes: Any) -> Any:
         return torch.stack([boxes[:, 0], boxes[:, 1], boxes[:, 2], half[:, 0], half[:, 1],
                             half[:, 2], c, s, rx, ry], dim=1).contiguous()
     xp = sys.modules["cupy"] if kind == "cupy" else np
+    frames = xp.empty((boxes.shape[0], BOX_FRAME_WIDTH), dtype=xp.float32)
+    frames[:, 0:3] = boxes[:, 0:3]
+    frames[:, 3:6] = boxes[:, 3:6] * xp.float32(0.5)
     yaw = boxes[:, 6].astype(xp.float64)
-    c, s = xp.cos(yaw).astype(xp.float32), xp.sin(yaw).astype(xp.float32)
-    half = boxes[:, 3:6] * xp.float32(0.5)
+    frames[:, 6] = xp.cos(yaw)  # float64 rounded to float32 on assignment
+    frames[:, 7] = xp.sin(yaw)
+    abs_c, abs_s = xp.abs(frames[:, 6]), xp.abs(frames[:, 7])
     slack = xp.float32(_PREFILTER_SLACK)
-    rx = (xp.abs(c) * half[:, 0] + xp.abs(s) * half[:, 1]) * slack
-    ry = (xp.abs(s) * half[:, 0] + xp.abs(c) * half[:, 1]) * slack
-    return xp.ascontiguousarray(xp.stack([boxes[:, 0], boxes[:, 1], boxes[:, 2], half[:, 0],
-                                          half[:, 1], half[:, 2], c, s, rx, ry], axis=1))
+    frames[:, 8] = (abs_c * frames[:, 3] + abs_s * frames[:, 4]) * slack
+    frames[:, 9] = (abs_s * frames[:, 3] + abs_c * frames[:, 4]) * slack
+    return frames
