@@ -81,6 +81,8 @@ def run_all(tracker, scenes):
 def test_tracking_speed(benchmark, val_sized_run, method):
     scenes, dets_per_frame = val_sized_run
     tracker = make_tracker(method)
+    benchmark.group = f"tracking {N_SCENES} scenes x {N_FRAMES} frames (whole run)"
+    benchmark.extra_info["impl"] = method
     run_all(tracker, scenes[:3])  # warm-up: numba compilation / caches out of the numbers
     boxes = benchmark.pedantic(run_all, args=(tracker, scenes), rounds=3, iterations=1)
     frames = N_SCENES * N_FRAMES

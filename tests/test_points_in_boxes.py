@@ -109,6 +109,12 @@ def case(name: str, seed: int = 0):
         points = rng.uniform(-12, 12, (20000, 3)).astype(np.float32)
         points[:, 2] = rng.uniform(-3, 3, len(points))
         return points, boxes
+    if name == "huge_among_small":  # forces the box grid to coarsen its cells
+        boxes = random_boxes(rng, 40, extent=40, size_range=(0.3, 1.0))
+        boxes[:8, 3:5] = rng.uniform(60, 90, (8, 2))
+        points = np.concatenate([_face_points(boxes, 100, rng),
+                                 rng.uniform(-60, 60, (10000, 3)).astype(np.float32)])
+        return points, boxes
     if name == "one_point":
         boxes = random_boxes(rng, 20, extent=2)
         return boxes[3:4, :3].copy(), boxes
@@ -116,7 +122,7 @@ def case(name: str, seed: int = 0):
 
 
 CASES = ["random", "faces_edges_corners", "axis_aligned_exact_faces", "yaw_multiples_of_half_pi",
-         "far_from_origin", "tiny_and_huge", "overlapping", "one_point"]
+         "far_from_origin", "tiny_and_huge", "huge_among_small", "overlapping", "one_point"]
 
 
 # ----------------------------------------------------------------------------- exactness
@@ -133,6 +139,16 @@ def test_backends_equal_naive_reference(name, backend):
     np.testing.assert_array_equal(pairs, np.argwhere(expected))
     if name in ("faces_edges_corners", "axis_aligned_exact_faces", "far_from_origin"):
         assert 0 < expected.sum() < expected.size  # the case really sits on the boundary
+
+
+def test_box_grid_coarsens_instead_of_exploding():
+    from nutrack.ops._boxes import box_frames
+    from nutrack.ops._grid import MAX_ENTRIES_PER_BOX, build_box_grid
+
+    points, boxes = case("huge_among_small")
+    grid = build_box_grid(box_frames(boxes))
+    assert grid.nx * grid.ny > 1  # still a grid, not one cell holding every box
+    assert len(grid.cell_boxes) <= MAX_ENTRIES_PER_BOX * len(boxes) + 4096
 
 
 def test_faces_are_inclusive_golden():

@@ -15,9 +15,10 @@ from typing import NamedTuple
 
 import numpy as np
 
-# At most this many cells per axis; cells never smaller than the median box footprint.
+# Cell edge relative to the median box footprint, and at most this many cells per axis.
+CELL_PER_FOOTPRINT = 0.25
 MAX_CELLS_PER_AXIS = 256
-# Past this many (box, cell) entries the grid degenerates to one cell holding every box.
+# Past this many (box, cell) entries on average the cells are made coarser.
 MAX_ENTRIES_PER_BOX = 64
 
 
@@ -52,18 +53,24 @@ def build_box_grid(frames: np.ndarray) -> BoxGrid:
     origin_x, origin_y = low_x.min(), low_y.min()
     extent = max(float(high_x.max() - origin_x), float(high_y.max() - origin_y))
     footprint = float(np.median(np.maximum(high_x - low_x, high_y - low_y)))
-    cell = max(footprint, extent / MAX_CELLS_PER_AXIS, 1e-30)
-    inv_cell = np.float32(1.0 / cell)
-    if not np.isfinite(inv_cell) or inv_cell == 0:
+    # Cells a quarter of the median footprint: measured fastest at nuScenes scale (fewer
+    # candidates per point, most cells empty); coarser when a box would cover too many.
+    cell = max(footprint * CELL_PER_FOOTPRINT, extent / MAX_CELLS_PER_AXIS, 1e-30)
+    for _ in range(16):
+        inv_cell = np.float32(1.0 / cell)
+        if not np.isfinite(inv_cell) or inv_cell == 0:
+            return _single_cell(m)
+        x_lo, x_hi = _cells(low_x, origin_x, inv_cell), _cells(high_x, origin_x, inv_cell)
+        y_lo, y_hi = _cells(low_y, origin_y, inv_cell), _cells(high_y, origin_y, inv_cell)
+        width, height = x_hi - x_lo + 1, y_hi - y_lo + 1
+        per_box = width * height
+        total = int(per_box.sum())
+        if total <= MAX_ENTRIES_PER_BOX * m + 4096:
+            break
+        cell *= 2.0
+    else:
         return _single_cell(m)
-    x_lo, x_hi = _cells(low_x, origin_x, inv_cell), _cells(high_x, origin_x, inv_cell)
-    y_lo, y_hi = _cells(low_y, origin_y, inv_cell), _cells(high_y, origin_y, inv_cell)
     nx, ny = int(x_hi.max()) + 1, int(y_hi.max()) + 1
-    width, height = x_hi - x_lo + 1, y_hi - y_lo + 1
-    per_box = width * height
-    total = int(per_box.sum())
-    if total > MAX_ENTRIES_PER_BOX * m + 4096:
-        return _single_cell(m)
     box = np.repeat(np.arange(m, dtype=np.int32), per_box)
     rank = np.arange(total) - np.repeat(np.cumsum(per_box) - per_box, per_box)
     cell_x = x_lo[box] + rank % width[box]
