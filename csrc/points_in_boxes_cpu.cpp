@@ -7,6 +7,10 @@
 namespace nutrack {
 namespace {
 
+// Below this many points a loop runs on the calling thread: waking the OpenMP team (passive
+// waits, see nutrack/ops/_backend.py) costs more than the work.
+constexpr int64_t kParallelMinPoints = 16384;
+
 // Calls visit(j) for each box j containing point i, in increasing j, until visit returns false.
 template <typename Visit>
 inline void for_each_containing_box(const float* p, const float* frames, const BoxGrid& grid,
@@ -23,7 +27,7 @@ inline void for_each_containing_box(const float* p, const float* frames, const B
 
 void points_in_boxes_cpu(const float* points, int64_t n, int64_t point_stride,
                          const float* frames, const BoxGrid& grid, int32_t* out) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= kParallelMinPoints)
   for (int64_t i = 0; i < n; ++i) {
     int32_t found = -1;
     for_each_containing_box(points + i * point_stride, frames, grid, [&](int64_t j) {
@@ -37,7 +41,7 @@ void points_in_boxes_cpu(const float* points, int64_t n, int64_t point_stride,
 void points_in_boxes_dense_cpu(const float* points, int64_t n, int64_t point_stride,
                                const float* frames, int64_t m, const BoxGrid& grid,
                                uint8_t* out) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= kParallelMinPoints)
   for (int64_t i = 0; i < n; ++i) {
     uint8_t* row = out + i * m;
     for (int64_t j = 0; j < m; ++j) row[j] = 0;
@@ -50,7 +54,7 @@ void points_in_boxes_dense_cpu(const float* points, int64_t n, int64_t point_str
 
 void points_in_boxes_count_cpu(const float* points, int64_t n, int64_t point_stride,
                                const float* frames, const BoxGrid& grid, int64_t* counts) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= kParallelMinPoints)
   for (int64_t i = 0; i < n; ++i) {
     int64_t count = 0;
     for_each_containing_box(points + i * point_stride, frames, grid, [&](int64_t) {
@@ -64,7 +68,7 @@ void points_in_boxes_count_cpu(const float* points, int64_t n, int64_t point_str
 void points_in_boxes_pairs_cpu(const float* points, int64_t n, int64_t point_stride,
                                const float* frames, const BoxGrid& grid, const int64_t* offsets,
                                int64_t* pairs) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= kParallelMinPoints)
   for (int64_t i = 0; i < n; ++i) {
     int64_t slot = offsets[i];
     for_each_containing_box(points + i * point_stride, frames, grid, [&](int64_t j) {
@@ -79,7 +83,7 @@ void points_in_boxes_pairs_cpu(const float* points, int64_t n, int64_t point_str
 void points_in_polygons_cpu(const float* points, int64_t n, int64_t point_stride,
                             const float* polygons, int64_t m, int64_t k, bool clockwise,
                             uint8_t* out) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= kParallelMinPoints)
   for (int64_t i = 0; i < n; ++i) {
     const float* p = points + i * point_stride;
     uint8_t* row = out + i * m;

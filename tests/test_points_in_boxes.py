@@ -319,13 +319,22 @@ def test_property_outputs_are_consistent(seed, n, m, shift):
     boxes = random_boxes(rng, m, extent=5)
     boxes[:, :2] += np.float32(shift)
     points = (rng.uniform(-8, 8, (n, 3)) + [shift, shift, 0]).astype(np.float32)
-    for backend in HOST_BACKENDS:
-        dense = points_in_boxes_all(points, boxes, sparse=False, backend=backend)
-        assert dense.shape == (n, m) and dense.dtype == bool
-        np.testing.assert_array_equal(dense, reference_dense(points, boxes))
-        np.testing.assert_array_equal(points_in_boxes(points, boxes, backend=backend), first_index(dense))
-        np.testing.assert_array_equal(points_in_boxes_all(points, boxes, sparse=True, backend=backend),
-                                      np.argwhere(dense))
+    from nutrack.ops import _grid
+
+    default = _grid.SMALL_PROBLEM_PAIRS
+    try:
+        for small_problem_pairs in (default, 0):  # unbinned, then always through the grid
+            _grid.SMALL_PROBLEM_PAIRS = small_problem_pairs
+            for backend in HOST_BACKENDS:
+                dense = points_in_boxes_all(points, boxes, sparse=False, backend=backend)
+                assert dense.shape == (n, m) and dense.dtype == bool
+                np.testing.assert_array_equal(dense, reference_dense(points, boxes))
+                np.testing.assert_array_equal(points_in_boxes(points, boxes, backend=backend),
+                                              first_index(dense))
+                np.testing.assert_array_equal(
+                    points_in_boxes_all(points, boxes, sparse=True, backend=backend), np.argwhere(dense))
+    finally:
+        _grid.SMALL_PROBLEM_PAIRS = default
     # Every box contains its own centre.
     if m:
         assert points_in_boxes_all(boxes[:, :3], boxes, sparse=False).diagonal().all()

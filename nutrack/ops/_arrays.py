@@ -7,8 +7,10 @@ torch and cupy are never imported by nutrack; an array is recognised by its type
 """
 from __future__ import annotations
 
+import functools
+import inspect
 import sys
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -164,3 +166,24 @@ def exclusive_cumsum(counts: Any) -> tuple[Any, int]:
         inclusive = np.cumsum(counts)
     total = int(inclusive[-1].item()) if len(counts) else 0
     return inclusive - counts, total
+
+
+def on_input_device(op: Callable) -> Callable:
+    """Runs a public op with cupy's current device set to its first array's device.
+
+    cupy allocates and computes on its *current* device, not the array's; torch follows the
+    tensors. Without this, cupy inputs on a device other than the current one would get box
+    frames, offsets and outputs on the wrong GPU. The first argument may be a list of arrays.
+    """
+    first_name = next(iter(inspect.signature(op).parameters))
+
+    @functools.wraps(op)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        first = args[0] if args else kwargs.get(first_name)
+        probe = first[0] if isinstance(first, (list, tuple)) and len(first) else first
+        if kind_of(probe) == "cupy":
+            with sys.modules["cupy"].cuda.Device(probe.device.id):
+                return op(*args, **kwargs)
+        return op(*args, **kwargs)
+
+    return wrapper

@@ -74,6 +74,7 @@ def _concat(first: Any, second: Any) -> Any:
     return np.concatenate([first, second])
 
 
+@_arrays.on_input_device
 def pairwise_affinity(boxes_a: Any, boxes_b: Any, metric: str, classes_a: Any = None,
                       classes_b: Any = None, fill: float | None = None, *,
                       backend: str = "auto") -> Any:

@@ -33,10 +33,11 @@ def _prepare(points: Any, boxes: Any, backend: str) -> tuple[Any, Any, tuple, La
     device = _arrays.same_device(points=points, boxes=boxes)
     launch = Launch(_backend.resolve(backend, device is not None), points)
     frames = launch.input(box_frames(boxes))
-    grid = tuple(build_box_grid(frames)) if launch.on_host else ()
+    grid = tuple(build_box_grid(frames, points.shape[0])) if launch.on_host else ()
     return launch.input(points), frames, grid, launch
 
 
+@_arrays.on_input_device
 def points_in_boxes(points: Any, boxes: Any, *, backend: str = "auto") -> Any:
     """Index of the first box containing each point.
 
@@ -60,6 +61,7 @@ def points_in_boxes(points: Any, boxes: Any, *, backend: str = "auto") -> Any:
     return launch.output(out)
 
 
+@_arrays.on_input_device
 def points_in_boxes_all(points: Any, boxes: Any, *, sparse: bool | None = None,
                         backend: str = "auto") -> Any:
     """Every (point, box) containment.
@@ -103,6 +105,7 @@ def points_in_boxes_all(points: Any, boxes: Any, *, sparse: bool | None = None,
     return launch.output(pairs)
 
 
+@_arrays.on_input_device
 def points_in_polygons(points: Any, polygons: Any, clockwise: bool = True, *,
                        backend: str = "auto") -> Any:
     """Which points lie in which convex polygons.

@@ -191,6 +191,7 @@ def _run(points: Any, sizes: list, grid: VoxelGrid, max_points: int, max_voxels:
                           launch.output(num_points[:num_voxels]), dropped)
 
 
+@_arrays.on_input_device
 def voxelize(points: Any, voxel_size: Any, pc_range: Any, max_points: int,
              max_voxels: int | None = None, *, backend: str = "auto") -> VoxelizeResult:
     """Hard voxelization of one point cloud, deterministic on every backend.
@@ -214,6 +215,7 @@ def voxelize(points: Any, voxel_size: Any, pc_range: Any, max_points: int,
                 _count(max_voxels, "max_voxels", allow_none=True), backend, cloud_column=False)
 
 
+@_arrays.on_input_device
 def voxelize_batch(points_list: Sequence[Any], voxel_size: Any, pc_range: Any, max_points: int,
                    max_voxels: int | None = None, *, backend: str = "auto") -> VoxelizeResult:
     """`voxelize` for a batch of clouds, in one call (one launch sequence on the GPU).
@@ -250,6 +252,7 @@ def voxelize_batch(points_list: Sequence[Any], voxel_size: Any, pc_range: Any, m
                 _count(max_voxels, "max_voxels", allow_none=True), backend, cloud_column=True)
 
 
+@_arrays.on_input_device
 def point_voxel_coors(points: Any, voxel_size: Any, pc_range: Any, *,
                       backend: str = "auto") -> Any:
     """Dynamic voxelization: each point's voxel.
