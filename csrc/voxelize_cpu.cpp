@@ -30,6 +30,7 @@
 #endif
 
 #include "voxelize.h"
+#include "workspace.h"
 
 namespace nutrack {
 namespace {
@@ -62,8 +63,6 @@ constexpr int64_t kPointsPerBucket = 1024;
 constexpr int64_t kAlign = 64;
 // How far ahead point rows are prefetched in voxelize_fill; measured best.
 constexpr int64_t kPrefetchDistance = 64;
-
-int64_t aligned(int64_t bytes) { return (bytes + kAlign - 1) / kAlign * kAlign; }
 
 int team_size(int64_t work) {
 #ifdef _OPENMP
@@ -123,25 +122,15 @@ struct Workspace {
 // they stay in cache) and live outside the workspace.
 Workspace carve(void* base, int64_t n, int64_t capacity) {
   Workspace ws{};
-  char* p = nullptr;
-  if (base != nullptr) {
-    const auto address = reinterpret_cast<uintptr_t>(base);
-    p = static_cast<char*>(base) + (kAlign - address % kAlign) % kAlign;
-  }
-  int64_t offset = 0;
-  auto take = [&](int64_t bytes) {
-    char* at = p == nullptr ? nullptr : p + offset;
-    offset += aligned(bytes);
-    return at;
-  };
-  ws.keys = reinterpret_cast<int64_t*>(take(n * 8));
-  ws.bucket_keys = reinterpret_cast<int64_t*>(take(n * 8));
-  ws.bucket_points = reinterpret_cast<int32_t*>(take(n * 4));
-  ws.placement = reinterpret_cast<Placement*>(take(n * static_cast<int64_t>(sizeof(Placement))));
-  ws.locals = reinterpret_cast<LocalVoxel*>(take(n * static_cast<int64_t>(sizeof(LocalVoxel))));
-  ws.order = reinterpret_cast<int32_t*>(take(n * 4));
-  ws.starts = reinterpret_cast<int32_t*>(take(capacity * 4));
-  ws.bytes = offset + kAlign;  // room to align the base
+  WorkspaceCarver<kAlign> carver(base);
+  ws.keys = carver.take<int64_t>(n);
+  ws.bucket_keys = carver.take<int64_t>(n);
+  ws.bucket_points = carver.take<int32_t>(n);
+  ws.placement = carver.take<Placement>(n);
+  ws.locals = carver.take<LocalVoxel>(n);
+  ws.order = carver.take<int32_t>(n);
+  ws.starts = carver.take<int32_t>(capacity);
+  ws.bytes = carver.bytes();
   return ws;
 }
 

@@ -22,14 +22,13 @@
 
 #include "cuda_utils.h"
 #include "voxelize.h"
+#include "workspace.h"
 
 namespace nutrack {
 namespace {
 
 constexpr unsigned long long kEmptyKey = ~0ull;  // valid keys are < 2^62
 constexpr int64_t kAlign = 256;
-
-int64_t aligned(int64_t bytes) { return (bytes + kAlign - 1) / kAlign * kAlign; }
 
 int bit_width(uint64_t v) {
   int bits = 0;
@@ -79,33 +78,23 @@ Workspace carve(void* base, int64_t n, int64_t capacity) {
   ws.bits = voxel_table_bits(n);
   ws.sort_end_bit = bit_width(static_cast<uint64_t>(capacity));  // the sentinel is `capacity`
   ws.temp_bytes = cub_temp_bytes(n, ws.sort_end_bit);
-  char* p = nullptr;
-  if (base != nullptr) {
-    const auto address = reinterpret_cast<uintptr_t>(base);
-    p = static_cast<char*>(base) + (kAlign - address % kAlign) % kAlign;
-  }
-  int64_t offset = 0;
-  auto take = [&](int64_t bytes) {
-    char* at = p == nullptr ? nullptr : p + offset;
-    offset += aligned(bytes);
-    return at;
-  };
+  WorkspaceCarver<kAlign> carver(base);
   const int64_t table_size = int64_t{1} << ws.bits;
-  ws.keys = reinterpret_cast<int64_t*>(take(n * 8));
-  ws.table_slot = reinterpret_cast<uint32_t*>(take(n * 4));
-  ws.table_keys = reinterpret_cast<unsigned long long*>(take(table_size * 8));
-  ws.table_first = reinterpret_cast<int32_t*>(take(table_size * 4));
-  ws.first = reinterpret_cast<int32_t*>(take((n + 1) * 4));
-  ws.rank = reinterpret_cast<int32_t*>(take((n + 1) * 4));
-  ws.keep = reinterpret_cast<int32_t*>(take((n + 1) * 4));
-  ws.number = reinterpret_cast<int32_t*>(take((n + 1) * 4));
-  ws.sort_keys_in = reinterpret_cast<uint32_t*>(take(n * 4));
-  ws.sort_keys_out = reinterpret_cast<uint32_t*>(take(n * 4));
-  ws.sort_values_in = reinterpret_cast<int32_t*>(take(n * 4));
-  ws.order = reinterpret_cast<int32_t*>(take(n * 4));
-  ws.starts = reinterpret_cast<int32_t*>(take(capacity * 4));
-  ws.temp = take(static_cast<int64_t>(ws.temp_bytes));
-  ws.bytes = offset + kAlign;  // room to align the base
+  ws.keys = carver.take<int64_t>(n);
+  ws.table_slot = carver.take<uint32_t>(n);
+  ws.table_keys = carver.take<unsigned long long>(table_size);
+  ws.table_first = carver.take<int32_t>(table_size);
+  ws.first = carver.take<int32_t>(n + 1);
+  ws.rank = carver.take<int32_t>(n + 1);
+  ws.keep = carver.take<int32_t>(n + 1);
+  ws.number = carver.take<int32_t>(n + 1);
+  ws.sort_keys_in = carver.take<uint32_t>(n);
+  ws.sort_keys_out = carver.take<uint32_t>(n);
+  ws.sort_values_in = carver.take<int32_t>(n);
+  ws.order = carver.take<int32_t>(n);
+  ws.starts = carver.take<int32_t>(capacity);
+  ws.temp = carver.take<char>(static_cast<int64_t>(ws.temp_bytes));
+  ws.bytes = carver.bytes();
   return ws;
 }
 
