@@ -527,10 +527,18 @@ def load_tracking_results(
 # --------------------------------------------------------------------------------------
 
 
-def _box_dicts(token: str, boxes: np.ndarray, velocities: np.ndarray) -> Tuple[list, list, list, list]:
+def _box_records(token: str, boxes: np.ndarray, velocities: np.ndarray, **fields: list) -> list:
+    """Submission records: the geometry every nuScenes result box shares, plus `fields`
+    (name -> one value per box) for the detection- or tracking-specific keys."""
     t, s, r = boxes_to_nuscenes(boxes)
-    return (np.round(t, 4).tolist(), np.round(s, 4).tolist(), np.round(r, 8).tolist(),
-            np.round(velocities.astype(np.float64), 4).tolist())
+    geometry = zip(np.round(t, 4).tolist(), np.round(s, 4).tolist(), np.round(r, 8).tolist(),
+                   np.round(velocities.astype(np.float64), 4).tolist())
+    names = list(fields)
+    return [
+        {"sample_token": token, "translation": ti, "size": si, "rotation": ri, "velocity": vi,
+         **dict(zip(names, values))}
+        for (ti, si, ri, vi), *values in zip(geometry, *fields.values())
+    ]
 
 
 def _check_writable_frame(token: str, arr_obj, kind: str) -> None:
@@ -605,22 +613,10 @@ def write_tracking_results(
             seen = set()
             dup = next(x for x in ids if x in seen or seen.add(x))
             raise ValueError(f"tracks for sample {token!r}: tracking id {dup!r} appears more than once")
-        t, s, r, vel = _box_dicts(token, tr.boxes[order], tr.velocities[order])
         names = [TRACKING_CLASSES[c] for c in tr.classes[order].tolist()]
         scores = np.round(tr.scores[order].astype(np.float64), 6).tolist()
-        out[token] = [
-            {
-                "sample_token": token,
-                "translation": t[i],
-                "size": s[i],
-                "rotation": r[i],
-                "velocity": vel[i],
-                "tracking_id": ids[i],
-                "tracking_name": names[i],
-                "tracking_score": scores[i],
-            }
-            for i in range(len(ids))
-        ]
+        out[token] = _box_records(token, tr.boxes[order], tr.velocities[order], tracking_id=ids,
+                                  tracking_name=names, tracking_score=scores)
     atomic_write_json(path, {"meta": dict(meta if meta is not None else DEFAULT_META), "results": out})
 
 
@@ -658,22 +654,10 @@ def write_detections(
         _check_writable_frame(token, det, "detections")
         if len(det) > max_boxes_per_sample:
             raise ValueError(f"detections for sample {token!r}: {len(det)} boxes, more than {max_boxes_per_sample}")
-        t, s, r, vel = _box_dicts(token, det.boxes, det.velocities)
         names = [TRACKING_CLASSES[c] for c in det.classes.tolist()]
         speed = np.hypot(det.velocities[:, 0], det.velocities[:, 1])
         attrs = [_DEFAULT_ATTRIBUTE[n][0 if sp > 0.2 else 1] for n, sp in zip(names, speed.tolist())]
         scores = np.round(det.scores.astype(np.float64), 6).tolist()
-        out[token] = [
-            {
-                "sample_token": token,
-                "translation": t[i],
-                "size": s[i],
-                "rotation": r[i],
-                "velocity": vel[i],
-                "detection_name": names[i],
-                "detection_score": scores[i],
-                "attribute_name": attrs[i],
-            }
-            for i in range(len(names))
-        ]
+        out[token] = _box_records(token, det.boxes, det.velocities, detection_name=names,
+                                  detection_score=scores, attribute_name=attrs)
     atomic_write_json(path, {"meta": dict(meta if meta is not None else DEFAULT_META), "results": out})

@@ -228,21 +228,20 @@ class NuScenesData:
     def _sd_path(self, sd: dict) -> str:
         return os.path.join(self.dataroot, sd["filename"])
 
-    def _pose(self, sd: dict) -> np.ndarray:
-        key = "ego:" + sd["ego_pose_token"]
+    def _transform(self, table: str, token: str) -> np.ndarray:
+        """The 4x4 transform of an ego_pose or calibrated_sensor record, cached by token."""
+        key = f"{table}:{token}"
         m = self._transform_cache.get(key)
         if m is None:
-            pose = self.nusc.get("ego_pose", sd["ego_pose_token"])
-            m = self._transform_cache[key] = transform_matrix(pose["translation"], pose["rotation"])
+            record = self.nusc.get(table, token)
+            m = self._transform_cache[key] = transform_matrix(record["translation"], record["rotation"])
         return m
 
+    def _pose(self, sd: dict) -> np.ndarray:
+        return self._transform("ego_pose", sd["ego_pose_token"])
+
     def _calib(self, sd: dict) -> np.ndarray:
-        key = "cs:" + sd["calibrated_sensor_token"]
-        m = self._transform_cache.get(key)
-        if m is None:
-            cs = self.nusc.get("calibrated_sensor", sd["calibrated_sensor_token"])
-            m = self._transform_cache[key] = transform_matrix(cs["translation"], cs["rotation"])
-        return m
+        return self._transform("calibrated_sensor", sd["calibrated_sensor_token"])
 
     def scene(self, scene: Union[str, dict], detections: Optional[Mapping[str, Detections]] = None) -> Scene:
         """A :class:`Scene` by name, token or record, with its frames in timestamp order.
