@@ -23,11 +23,12 @@ import gc
 import json
 import numbers
 import os
-import tempfile
 from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
+
+from nutrack._io import atomic_write_bytes
 
 from .boxes import boxes_from_nuscenes, boxes_to_nuscenes
 from .classes import CLASS_TO_ID, DETECTION_CLASSES, NUM_CLASSES, TRACKING_CLASSES
@@ -204,27 +205,6 @@ def read_json(path: Union[str, os.PathLike]) -> Any:
             except _orjson.JSONDecodeError:
                 pass  # maybe NaN/Infinity tokens, which only the standard library accepts
         return json.loads(raw)
-
-
-def atomic_write_bytes(path: Union[str, os.PathLike], data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically: a temporary file in the same folder, fsync,
-    then rename over the target. On any error the target is untouched and the temporary
-    file removed."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 def _dumps(obj: Any, indent: bool = False) -> bytes:

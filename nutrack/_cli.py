@@ -1,0 +1,82 @@
+"""What every `python -m nutrack.<command>` shares: one-line errors, exit code 2, and output
+paths checked before the work.
+
+A user mistake (a malformed file, a bad argument, an unwritable folder, a full disk) must end
+in ONE line on stderr naming what is wrong, exit code 2, and no output file — never a
+traceback. Commands raise :class:`UserError` (or a subclass) for such mistakes and wrap their
+``main`` with :func:`run_main`, which turns the known failure kinds into that line.
+"""
+from __future__ import annotations
+
+import errno
+import os
+import sys
+from typing import Callable, Optional, Sequence
+
+__all__ = ["UserError", "run_main", "check_writable_file", "check_writable_dir"]
+
+
+class UserError(Exception):
+    """A mistake of the caller's (input, argument, environment), reported in one line."""
+
+
+def _one_line(error: BaseException) -> str:
+    text = " ".join(str(error).split())
+    return text or type(error).__name__
+
+
+def _describe(error: BaseException) -> Optional[str]:
+    """The one-line message for an error the user can act on; None for a real bug."""
+    if isinstance(error, UserError):
+        return _one_line(error)
+    if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+        where = f" writing {error.filename}" if error.filename else ""
+        return f"no space left on the device{where}"
+    if isinstance(error, (PermissionError, IsADirectoryError, NotADirectoryError, FileNotFoundError)):
+        return _one_line(error)
+    if isinstance(error, MemoryError):
+        return "out of memory (the input is too large for this machine)"
+    return None
+
+
+def run_main(prog: str, main: Callable[[Optional[Sequence[str]]], int],
+             argv: Optional[Sequence[str]] = None) -> int:
+    """Run ``main(argv)``; user errors become ``<prog>: error: <one line>`` and exit code 2.
+    Anything else is a bug in nutrack and keeps its traceback."""
+    try:
+        return int(main(argv) or 0)
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:  # noqa: BLE001 - sorted into user errors and bugs below
+        message = _describe(error)
+        if message is None:
+            raise
+        print(f"{prog}: error: {message}", file=sys.stderr)
+        return 2
+
+
+def check_writable_dir(path: str, what: str) -> str:
+    """``path`` is, or can be created as, a folder we may write into; raises UserError
+    naming ``what`` (e.g. '--output') otherwise. Creates nothing."""
+    path = os.path.abspath(path)
+    probe = path
+    while not os.path.exists(probe):  # the nearest existing ancestor decides
+        parent = os.path.dirname(probe)
+        if parent == probe:
+            break
+        probe = parent
+    if not os.path.isdir(probe):
+        raise UserError(f"{what} {path!r}: {probe!r} is a file, not a folder")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise UserError(f"{what} {path!r}: no permission to write in {probe!r}")
+    return path
+
+
+def check_writable_file(path: str, what: str) -> str:
+    """``path`` names a file we can create or replace (its folder may not exist yet)."""
+    path = os.path.abspath(path)
+    if os.path.isdir(path):
+        raise UserError(f"{what} {path!r} is a folder; give a file name")
+    check_writable_dir(os.path.dirname(path), what)
+    return path
