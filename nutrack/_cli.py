@@ -56,20 +56,27 @@ def run_main(prog: str, main: Callable[[Optional[Sequence[str]]], int],
         return 2
 
 
-def check_writable_dir(path: str, what: str) -> str:
-    """``path`` is, or can be created as, a folder we may write into; raises UserError
-    naming ``what`` (e.g. '--output') otherwise. Creates nothing."""
-    path = os.path.abspath(path)
-    probe = path
+def _check_folder(folder: str, what: str, shown: str) -> None:
+    """``folder`` exists as a writable folder or can be created: its nearest existing ancestor
+    is a folder we may write into. Errors name ``what`` and the path the user gave (``shown``)."""
+    probe = folder
     while not os.path.exists(probe):  # the nearest existing ancestor decides
         parent = os.path.dirname(probe)
         if parent == probe:
             break
         probe = parent
     if not os.path.isdir(probe):
-        raise UserError(f"{what} {path!r}: {probe!r} is a file, not a folder")
+        raise UserError(f"{what} {shown!r}: {probe!r} is a file, not a folder")
+    # os.access also answers False on a read-only mount, for root too.
     if not os.access(probe, os.W_OK | os.X_OK):
-        raise UserError(f"{what} {path!r}: no permission to write in {probe!r}")
+        raise UserError(f"{what} {shown!r}: no permission to write in {probe!r}")
+
+
+def check_writable_dir(path: str, what: str) -> str:
+    """``path`` is, or can be created as, a folder we may write into; raises UserError
+    naming ``what`` (e.g. '--output') otherwise. Creates nothing. Returns the absolute path."""
+    path = os.path.abspath(path)
+    _check_folder(path, what, path)
     return path
 
 
@@ -78,5 +85,5 @@ def check_writable_file(path: str, what: str) -> str:
     path = os.path.abspath(path)
     if os.path.isdir(path):
         raise UserError(f"{what} {path!r} is a folder; give a file name")
-    check_writable_dir(os.path.dirname(path), what)
+    _check_folder(os.path.dirname(path), what, path)
     return path

@@ -9,11 +9,18 @@ half-written output (and never a stray temporary file, except on SIGKILL; those 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
-from typing import BinaryIO, Callable, Iterator, Union
+from typing import Any, BinaryIO, Callable, Iterator, Union
 
-__all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_with", "fsync_dir"]
+try:  # optional, faster, and serialises numpy arrays and scalars
+    import orjson as _orjson
+except ImportError:  # pragma: no cover - exercised only without orjson
+    _orjson = None
+
+__all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_with", "atomic_write_json", "json_bytes",
+           "fsync_dir"]
 
 PathLike = Union[str, os.PathLike]
 
@@ -42,9 +49,13 @@ def atomic_write(path: PathLike, mode: int = 0o644) -> Iterator[BinaryIO]:
             os.fsync(f.fileno())
         os.chmod(tmp, mode)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as error:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(error, OSError) and error.errno is not None and error.filename is None:
+            # write()/fsync() errors (ENOSPC, EIO) carry no file name: name the target, so that
+            # "no space left on the device writing <path>" says which output failed.
+            raise OSError(error.errno, error.strerror or os.strerror(error.errno), path) from error
         raise
     fsync_dir(folder)
 
@@ -59,3 +70,16 @@ def atomic_write_with(path: PathLike, write: Callable[[BinaryIO], None]) -> None
     """Atomically write what ``write(file)`` writes, e.g. ``lambda f: torch.save(obj, f)``."""
     with atomic_write(path) as f:
         write(f)
+
+
+def json_bytes(obj: Any, indent: bool = False) -> bytes:
+    """``obj`` as JSON (orjson when present: numpy arrays and scalars allowed; no NaN/inf)."""
+    if _orjson is not None:
+        opt = _orjson.OPT_SERIALIZE_NUMPY | (_orjson.OPT_INDENT_2 if indent else 0)
+        return _orjson.dumps(obj, option=opt)
+    return json.dumps(obj, indent=2 if indent else None, allow_nan=False).encode()
+
+
+def atomic_write_json(path: PathLike, obj: Any, indent: bool = False) -> None:
+    """Serialise ``obj`` (see :func:`json_bytes`) and write it atomically."""
+    atomic_write_bytes(path, json_bytes(obj, indent=indent))

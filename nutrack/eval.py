@@ -26,14 +26,20 @@ import time
 import unittest
 from typing import Any, Dict, Optional, Sequence
 
-__all__ = ["evaluate_tracking", "EvalDependencyError", "format_metrics", "main", "HEADLINE"]
+from nutrack._cli import UserError, check_writable_dir, run_main
+from nutrack._io import atomic_write_json
+
+__all__ = ["evaluate_tracking", "EvalDependencyError", "check_eval_available", "default_output_dir",
+           "format_metrics", "main", "HEADLINE"]
+
+PROG = "python -m nutrack.eval"
 
 #: The devkit versions this wrapper is tested with.
 EVAL_REQUIREMENTS = "motmetrics==1.4.0 pandas>=1.5,<3"
 HEADLINE = ("amota", "amotp", "mota", "ids", "frag", "recall")
 
 
-class EvalDependencyError(ImportError):
+class EvalDependencyError(UserError, ImportError):
     """The devkit's tracking evaluation cannot run: a dependency it does not declare is missing."""
 
 
@@ -57,6 +63,18 @@ def _import_tracking_eval():
             f"the nuScenes tracking evaluation cannot be imported ({e}); install nuscenes-devkit==1.2.0 and "
             f"{EVAL_REQUIREMENTS}") from e
     return TrackingEval, config_factory
+
+
+def check_eval_available() -> None:
+    """Raise :class:`EvalDependencyError` now if the evaluation could not run later."""
+    _import_tracking_eval()
+
+
+def default_output_dir(results: str) -> str:
+    """Where the evaluation of ``results`` writes by default: ``<results stem>_eval`` beside it."""
+    results = os.path.abspath(os.fspath(results))
+    stem = os.path.splitext(os.path.basename(results))[0]
+    return os.path.join(os.path.dirname(results), stem + "_eval")
 
 
 def evaluate_tracking(
@@ -93,6 +111,8 @@ def evaluate_tracking(
     results = os.path.abspath(os.fspath(results))
     if not os.path.isfile(results):
         raise FileNotFoundError(f"tracking results not found: {results}")
+    output_dir = check_writable_dir(default_output_dir(results) if output_dir is None else output_dir,
+                                    "the evaluation's output folder")
     TrackingEval, config_factory = _import_tracking_eval()
     if check:
         from nutrack.data import NuScenesData, load_tracking_results
@@ -101,19 +121,18 @@ def evaluate_tracking(
             data = NuScenesData(dataroot, version)
         load_tracking_results(results, data, split)
     elif not os.path.isdir(os.path.join(dataroot, version)):
-        raise ValueError(f"no nuScenes version {version!r} under {dataroot}")
-    if output_dir is None:
-        stem = os.path.splitext(os.path.basename(results))[0]
-        output_dir = os.path.join(os.path.dirname(results), stem + "_eval")
+        from nutrack.data.nuscenes_io import DatasetError
+
+        raise DatasetError(f"no nuScenes version {version!r} under {dataroot}")
     os.makedirs(output_dir, exist_ok=True)
     cfg = config_factory("tracking_nips_2019")
-    sink = contextlib.nullcontext() if verbose else contextlib.redirect_stdout(io.StringIO())
-    with sink:
+    with contextlib.ExitStack() as quiet:
+        if not verbose:  # the devkit prints tables to stdout and progress bars to stderr
+            quiet.enter_context(contextlib.redirect_stdout(io.StringIO()))
+            quiet.enter_context(contextlib.redirect_stderr(io.StringIO()))
         ev = TrackingEval(config=cfg, result_path=results, eval_set=split, output_dir=output_dir,
                           nusc_version=version, nusc_dataroot=dataroot, verbose=verbose)
         summary = ev.main(render_curves=render_curves)
-    from nutrack.data.detections import atomic_write_json
-
     atomic_write_json(os.path.join(output_dir, "metrics.json"), _jsonable(summary), indent=True)
     return summary
 
@@ -153,7 +172,12 @@ def format_metrics(summary: Dict[str, Any]) -> str:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m nutrack.eval",
+    """The command line; a user mistake ends in one line and exit code 2 (:mod:`nutrack._cli`)."""
+    return run_main(PROG, _main, argv)
+
+
+def _main(argv: Optional[Sequence[str]]) -> int:
+    p = argparse.ArgumentParser(prog=PROG,
                                 description="Score a nuScenes tracking-submission JSON with the official devkit.")
     p.add_argument("--results", required=True, help="tracking results JSON")
     p.add_argument("--dataroot", required=True)
@@ -164,15 +188,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--verbose", action="store_true", help="show the devkit's own output")
     a = p.parse_args(argv)
     t0 = time.time()
-    try:
-        summary = evaluate_tracking(a.results, a.dataroot, a.version, a.split, a.output_dir,
-                                    verbose=a.verbose, render_curves=a.render_curves)
-    except (ValueError, FileNotFoundError, EvalDependencyError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    if not os.path.isfile(a.results):
+        raise UserError(f"tracking results not found: {a.results}")
+    out = check_writable_dir(a.output_dir or default_output_dir(a.results), "--output-dir")
+    summary = evaluate_tracking(a.results, a.dataroot, a.version, a.split, out,
+                                verbose=a.verbose, render_curves=a.render_curves)
     print(format_metrics(summary))
-    out = a.output_dir or os.path.join(os.path.dirname(os.path.abspath(a.results)),
-                                       os.path.splitext(os.path.basename(a.results))[0] + "_eval")
     print(f"\nmetrics written to {os.path.join(out, 'metrics.json')} ({time.time() - t0:.1f} s)")
     return 0
 

@@ -18,6 +18,8 @@ import sys
 import time
 from typing import Optional, Sequence
 
+from nutrack._cli import UserError, check_writable_dir, check_writable_file, run_main
+
 __all__ = ["main", "build_parser"]
 
 
@@ -36,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--method", default="filter", choices=("centerpoint", "filter", "learned"),
                    help="tracker (default: filter)")
     p.add_argument("--checkpoint", help="learned model checkpoint (--method learned)")
-    p.add_argument("--device", default="cpu", help="torch device of the learned model (default: cpu)")
+    p.add_argument("--device", help="torch device of the learned model: cpu, cuda or cuda:N (default: cpu)")
     p.add_argument("--score-threshold", type=float, default=None,
                    help="centerpoint: drop detections below it (default: none, as published); filter/learned: "
                         "detections below it neither start tracks nor match in the first stage (default: the "
@@ -54,87 +56,46 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _error(msg: str) -> int:
-    print(f"error: {msg}", file=sys.stderr)
-    return 2
+PROG = "python -m nutrack.track"
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = build_parser()
-    a = parser.parse_args(argv)
+    """The command line. A user mistake ends in one line on stderr and exit code 2, with no
+    output written (see :mod:`nutrack._cli`)."""
+    return run_main(PROG, _main, argv)
 
-    # -- arguments that need no data --------------------------------------------------------
-    if a.dataroot is not None:
-        missing = [f"--{n}" for n in ("version", "split", "detections") if getattr(a, n) is None]
-        if missing:
-            return _error(f"--dataroot needs {', '.join(missing)} as well")
-        if not os.path.isdir(a.dataroot):
-            return _error(f"--dataroot {a.dataroot!r} is not a folder")
-    if a.detections is not None and not os.path.isfile(a.detections):
-        return _error(f"detection file {a.detections!r} does not exist")
-    if a.checkpoint is not None and a.method != "learned":
-        return _error("--checkpoint is only used by --method learned")
-    if a.score_threshold is not None and not 0.0 <= a.score_threshold <= 1.0:
-        return _error(f"--score-threshold must be in [0, 1], got {a.score_threshold}")
-    if a.backend in ("cpu", "cuda"):
-        import nutrack.ops as ops
 
-        if a.backend == "cpu" and not ops.has_cpu():
-            return _error(f"--backend cpu: the C++ extension is unavailable ({ops.why_unavailable()})")
-        if a.backend == "cuda":
-            try:
-                import torch
+def _main(argv: Optional[Sequence[str]]) -> int:
+    a = build_parser().parse_args(argv)
+    _check_arguments(a)
+    tracker = _make_tracker(a)
+    # Outputs are checked before the work: a typo must not cost a whole split's tracking.
+    if a.out is not None:
+        check_writable_file(a.out, "--out")
+    if a.eval_dir is not None:
+        check_writable_dir(a.eval_dir, "--eval-dir")
+    if a.eval:
+        from nutrack.eval import check_eval_available
 
-                usable = torch.cuda.is_available()
-            except ImportError:
-                usable = False
-            if not (usable and ops.has_cuda()):
-                return _error("--backend cuda needs torch with a visible CUDA GPU and nutrack built with CUDA")
+        check_eval_available()
+    dataroot, version, split, det_path = _resolve_inputs(a)
+    out = a.out or f"tracks_{a.method}_{split}.json"
+    check_writable_file(out, "--out")
+    eval_dir = None
+    if a.eval:
+        from nutrack.eval import default_output_dir
 
-    from nutrack.tracking import LearnedModelUnavailable, make_tracker, parse_overrides
+        eval_dir = a.eval_dir or default_output_dir(out)
+        check_writable_dir(eval_dir, "--eval-dir")
 
-    try:
-        overrides = parse_overrides(a.param)
-        tracker = make_tracker(a.method, overrides=overrides, score_threshold=a.score_threshold,
-                               checkpoint=a.checkpoint, device=a.device, backend=a.backend)
-    except (ValueError, LearnedModelUnavailable) as e:
-        return _error(str(e))
-
-    # -- data --------------------------------------------------------------------------------
-    from nutrack.data import NuScenesData, SubmissionFormatError, load_detections, write_tracking_results
+    from nutrack.data import NuScenesData, load_detections, write_tracking_results
     from nutrack.tracking import track_scenes
 
-    if a.dataroot is None:
-        from nutrack.data.synth import default_dataset
-
-        ds = default_dataset(progress=not a.quiet)
-        if a.version is not None and a.version != ds.version:
-            return _error(f"the embedded dataset is {ds.version}; --version {a.version} needs --dataroot")
-        dataroot, version = ds.dataroot, ds.version
-        split = a.split or ds.val_split
-        det_path = a.detections or ds.detections.get(split)
-        if det_path is None:
-            return _error(f"the embedded dataset has no simulated detections for split {split!r} "
-                          f"(it has {', '.join(sorted(ds.detections))}); pass --detections")
-    else:
-        dataroot, version, split, det_path = a.dataroot, a.version, a.split, a.detections
-    out = a.out or f"tracks_{a.method}_{split}.json"
-    out_dir = os.path.dirname(os.path.abspath(out))
-    if os.path.exists(out) and os.path.isdir(out):
-        return _error(f"--out {out!r} is a folder; give a file name")
-    if os.path.isdir(out_dir) and not os.access(out_dir, os.W_OK):
-        return _error(f"cannot write to {out_dir}")
-
-    try:
-        data = NuScenesData(dataroot, version)
-        tokens = data.sample_tokens(split)
-        t0 = time.perf_counter()
-        dets = load_detections(det_path, data, split, allow_missing=a.allow_missing)
-        load_s = time.perf_counter() - t0
-    except SubmissionFormatError as e:
-        return _error(str(e))
-    except ValueError as e:
-        return _error(str(e))
+    data = NuScenesData(dataroot, version)
+    tokens = data.sample_tokens(split)
+    t0 = time.perf_counter()
+    dets = load_detections(det_path, data, split, allow_missing=a.allow_missing)
+    load_s = time.perf_counter() - t0
 
     scene_names = data.split_scene_names(split)
     points = None
@@ -153,14 +114,98 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
           f"{run.frames / wall:,.0f} frames/s end to end ({wall:.2f} s; loading detections {load_s:.2f} s)")
 
     if a.eval:
-        from nutrack.eval import EvalDependencyError, evaluate_tracking, format_metrics
+        from nutrack.eval import evaluate_tracking, format_metrics
 
-        try:
-            summary = evaluate_tracking(out, dataroot, version, split, output_dir=a.eval_dir, data=data)
-        except EvalDependencyError as e:
-            return _error(str(e))
+        summary = evaluate_tracking(out, dataroot, version, split, output_dir=eval_dir, data=data)
         print(format_metrics(summary))
     return 0
+
+
+def _check_arguments(a: argparse.Namespace) -> None:
+    """The checks that need no data; UserError on the first failing one."""
+    if a.dataroot is not None:
+        missing = [f"--{n}" for n in ("version", "split", "detections") if getattr(a, n) is None]
+        if missing:
+            raise UserError(f"--dataroot needs {', '.join(missing)} as well")
+        if not os.path.isdir(a.dataroot):
+            raise UserError(f"--dataroot {a.dataroot!r} is not a folder")
+    if a.detections is not None and not os.path.isfile(a.detections):
+        raise UserError(f"detection file {a.detections!r} does not exist")
+    for flag, value in (("--checkpoint", a.checkpoint), ("--device", a.device)):
+        if value is not None and a.method != "learned":
+            raise UserError(f"{flag} is only used by --method learned")
+    if a.score_threshold is not None and not 0.0 <= a.score_threshold <= 1.0:
+        raise UserError(f"--score-threshold must be in [0, 1], got {a.score_threshold}")
+    if a.backend in ("cpu", "cuda"):
+        _check_backend(a.backend)
+    if a.method == "learned":
+        _check_device(a.device or "cpu")
+
+
+def _check_backend(backend: str) -> None:
+    import nutrack.ops as ops
+
+    if backend == "cpu" and not ops.has_cpu():
+        raise UserError(f"--backend cpu: the C++ extension is unavailable ({ops.why_unavailable()})")
+    if backend == "cuda":
+        try:
+            import torch
+
+            usable = torch.cuda.is_available()
+        except ImportError:
+            usable = False
+        if not (usable and ops.has_cuda()):
+            raise UserError("--backend cuda needs torch with a visible CUDA GPU and nutrack built with CUDA")
+
+
+def _check_device(device: str) -> None:
+    """``--device`` names a torch device this machine has (before the checkpoint is loaded)."""
+    try:
+        import torch
+    except ImportError:
+        return  # make_tracker says that the learned method needs torch
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise UserError(f"--device {device!r} is not a torch device; use cpu, cuda or cuda:N") from None
+    if dev.type not in ("cpu", "cuda"):
+        raise UserError(f"--device {device!r}: the learned tracker runs on cpu, cuda or cuda:N")
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise UserError(f"--device {device}: this torch {torch.__version__} sees no CUDA GPU "
+                            f"(a CPU-only build, or no GPU visible); use --device cpu")
+        count = torch.cuda.device_count()
+        if dev.index is not None and dev.index >= count:
+            raise UserError(f"--device {device}: this machine has {count} CUDA GPU(s), cuda:0..cuda:{count - 1}")
+
+
+def _make_tracker(a: argparse.Namespace):
+    from nutrack.tracking import LearnedModelUnavailable, make_tracker, parse_overrides
+
+    try:
+        return make_tracker(a.method, overrides=parse_overrides(a.param), score_threshold=a.score_threshold,
+                            checkpoint=a.checkpoint, device=a.device or "cpu", backend=a.backend)
+    except UserError:
+        raise
+    except (ValueError, LearnedModelUnavailable) as e:  # the arguments' fault, named by make_tracker
+        raise UserError(str(e)) from e
+
+
+def _resolve_inputs(a: argparse.Namespace):
+    """(dataroot, version, split, detection file): the given ones, or the embedded dataset's."""
+    if a.dataroot is not None:
+        return a.dataroot, a.version, a.split, a.detections
+    from nutrack.data.synth import default_dataset
+
+    ds = default_dataset(progress=not a.quiet)
+    if a.version is not None and a.version != ds.version:
+        raise UserError(f"the embedded dataset is {ds.version}; --version {a.version} needs --dataroot")
+    split = a.split or ds.val_split
+    det_path = a.detections or ds.detections.get(split)
+    if det_path is None:
+        raise UserError(f"the embedded dataset has no simulated detections for split {split!r} "
+                        f"(it has {', '.join(sorted(ds.detections))}); pass --detections")
+    return ds.dataroot, ds.version, split, det_path
 
 
 def _is_tracking_meta(meta) -> bool:

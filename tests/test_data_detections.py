@@ -106,6 +106,30 @@ MALFORMED = [
     ("score-string", mutate(set_field(TOK_A, 3, "detection_score", "high")), ["box 3", "field 'detection_score'", "must be a number"]),
     ("token-mismatch", mutate(set_field(TOK_A, 4, "sample_token", TOK_B)), [f"sample '{TOK_A}'", "box 4", "field 'sample_token'", "differs"]),
     ("too-many-boxes", mutate(lambda d: d["results"].update({TOK_A: [good_box(TOK_A)] * 501})), [f"sample '{TOK_A}'", "501 boxes", "500"]),
+    # -- issue 10: values no real box can have (documented limits in docs/data.md) -------------
+    ("translation-1e300", mutate(set_field(TOK_A, 1, "translation", [1e300, 2.0, 0.8])), ["box 1", "field 'translation'", "100000"]),
+    ("translation-1e39", mutate(set_field(TOK_A, 2, "translation", [1.0, 1e39, 0.8])), ["box 2", "field 'translation'", "100000"]),
+    ("translation-1e20", mutate(set_field(TOK_B, 0, "translation", [1e20, 2.0, 0.8])), [f"sample '{TOK_B}'", "box 0", "field 'translation'"]),
+    ("translation-1e30", mutate(set_field(TOK_A, 4, "translation", [1.0, 2.0, -1e30])), ["box 4", "field 'translation'"]),
+    ("size-1e300", mutate(set_field(TOK_A, 0, "size", [1e300, 4.5, 1.6])), ["box 0", "field 'size'", "[0.001, 1000]"]),
+    ("size-1e-300", mutate(set_field(TOK_A, 3, "size", [1.9, 1e-300, 1.6])), ["box 3", "field 'size'", "[0.001, 1000]"]),
+    ("size-2**63", mutate(set_field(TOK_B, 2, "size", [1.9, 4.5, 2 ** 63])), [f"sample '{TOK_B}'", "box 2", "field 'size'"]),
+    ("velocity-1e300", mutate(set_field(TOK_A, 1, "velocity", [0.0, -1e300])), ["box 1", "field 'velocity'", "1000"]),
+    # -- issue 10: JSON booleans are not numbers -------------------------------------------------
+    ("bool-translation", mutate(set_field(TOK_A, 1, "translation", [True, False, True])), ["box 1", "field 'translation'", "true"]),
+    ("bool-in-size", mutate(set_field(TOK_B, 1, "size", [1.9, True, 1.6])), [f"sample '{TOK_B}'", "box 1", "field 'size'"]),
+    ("bool-score", mutate(set_field(TOK_A, 3, "detection_score", True)), ["box 3", "field 'detection_score'", "true"]),
+    # -- issue 10: a sample listed twice, the second time empty: its boxes must not vanish -------
+    ("duplicate-sample", '{"meta": {}, "results": {"%s": [%s], "%s": [], "%s": []}}' % (
+        TOK_A, json.dumps(good_box(TOK_A)), TOK_B, TOK_A), [f"sample '{TOK_A}'", "more than once"]),
+    ("duplicate-sample-indented", json.dumps(good_file(), indent=2)[:-3] + ',\n    "%s" :  [ ]\n  }\n}' % TOK_B,
+     [f"sample '{TOK_B}'", "more than once"]),
+    ("duplicate-sample-first-empty", '{"meta": {}, "results": {"%s": [], "%s": [], "%s": [%s]}}' % (
+        TOK_A, TOK_B, TOK_A, json.dumps(good_box(TOK_A))), [f"sample '{TOK_A}'", "more than once"]),
+    # -- issue 10: parser failures are one-line messages naming the file --------------------------
+    ("deeply-nested", "[" * 100_000 + "]" * 100_000, ["nested"]),
+    ("deeply-nested-with-nan", '{"meta": {"x": NaN}, "results": ' + "[" * 100_000 + "]" * 100_000 + "}", ["nested"]),
+    ("invalid-utf8", b'{"meta": {"who": "\xff\xfe"}, "results": {}}', ["UTF-8"]),
 ]
 
 
@@ -185,6 +209,53 @@ def test_integer_numbers_and_missing_box_sample_token_accepted(tmp_path):
     del box["attribute_name"]
     dets = load_detections(write(tmp_path, d), sample_tokens=TOKENS)
     np.testing.assert_allclose(dets[TOK_A].boxes[0, :3], [1, 2, 3])
+
+
+def test_size_cap(tmp_path, monkeypatch):
+    """The loader refuses files above a documented cap (default 8 GiB; a kwarg or
+    NUTRACK_MAX_JSON_BYTES sets it) instead of filling the memory."""
+    path = write(tmp_path, good_file())
+    size = os.path.getsize(path)
+    with pytest.raises(SubmissionFormatError, match=rf"{size} bytes.*max_bytes.*NUTRACK_MAX_JSON_BYTES"):
+        load_detections(path, sample_tokens=TOKENS, max_bytes=size - 1)
+    load_detections(path, sample_tokens=TOKENS, max_bytes=size)
+    monkeypatch.setenv("NUTRACK_MAX_JSON_BYTES", str(size - 1))
+    with pytest.raises(SubmissionFormatError, match="bytes"):
+        load_detections(path, sample_tokens=TOKENS)
+    with pytest.raises(SubmissionFormatError, match="bytes"):
+        load_tracking_results(path, sample_tokens=TOKENS)
+    monkeypatch.setenv("NUTRACK_MAX_JSON_BYTES", "lots")
+    with pytest.raises(SubmissionFormatError, match="NUTRACK_MAX_JSON_BYTES"):
+        load_detections(path, sample_tokens=TOKENS)
+
+
+def test_limits_accept_real_values(tmp_path):
+    """The limits sit far outside anything real: a 1 cm box 99 km from the origin moving at
+    900 m/s still loads (they catch garbage, not unusual detections)."""
+    d = good_file()
+    d["results"][TOK_A][0].update(translation=[99_000.0, -99_000.0, 10.0], size=[0.01, 900.0, 0.001],
+                                  velocity=[900.0, -900.0])
+    dets = load_detections(write(tmp_path, d), sample_tokens=TOKENS)
+    np.testing.assert_allclose(dets[TOK_A].boxes[0, :2], [99_000.0, -99_000.0])
+
+
+def test_duplicate_key_inside_meta_is_not_a_sample(tmp_path):
+    """A repeated key elsewhere (here in meta, written by a sloppy exporter) is not a lost
+    sample: the precise re-parse finds no repeated sample and the file loads."""
+    text = json.dumps(good_file())
+    text = text.replace('"meta": {', '"meta": {"extra": [], "extra": [], ', 1)
+    dets = load_detections(write(tmp_path, text), sample_tokens=TOKENS)
+    assert len(dets[TOK_A]) == 5
+
+
+def test_duplicate_sample_in_a_tracking_file(tmp_path):
+    out = tmp_path / "tracks.json"
+    write_tracking_results(out, {TOK_A: make_tracks(3)}, TOKENS)
+    text = out.read_text()
+    assert text.endswith("}}")
+    dup = text[:-2] + ',"%s":[]}}' % TOK_A
+    with pytest.raises(SubmissionFormatError, match=f"sample '{TOK_A}'.*more than once"):
+        load_tracking_results(write(tmp_path, dup, "dup.json"), sample_tokens=TOKENS)
 
 
 def test_empty_and_missing_file(tmp_path):

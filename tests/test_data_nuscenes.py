@@ -154,8 +154,29 @@ def test_lidar_points_match_devkit_multisweep(synthetic_dataset, synthetic_data)
 def test_bad_pcd_file(tmp_path):
     p = tmp_path / "bad.pcd.bin"
     np.zeros(7, np.float32).tofile(p)
-    with pytest.raises(ValueError, match="not a multiple of 5"):
+    with pytest.raises(ValueError, match="not a whole number of 5-float32 points"):
         load_pcd_bin(p)
+
+
+@pytest.mark.parametrize("nbytes, message", [
+    (21, "truncated"),   # np.fromfile silently drops the partial float: read as 1 point
+    (0, "empty"),        # np.fromfile reads no points at all
+    (None, "missing"),
+])
+def test_corrupt_pcd_file_is_a_user_error_naming_it(tmp_path, nbytes, message):
+    """A damaged lidar file is never read as fewer (or no) points."""
+    from nutrack._cli import UserError
+    from nutrack.data.nuscenes_io import LidarFileError
+
+    p = tmp_path / "n008__LIDAR_TOP__1.pcd.bin"
+    if nbytes is not None:
+        p.write_bytes(np.arange(nbytes // 4 + 1, dtype=np.float32).tobytes()[:nbytes])
+    with pytest.raises(LidarFileError, match=message) as info:
+        load_pcd_bin(p)
+    assert isinstance(info.value, UserError) and isinstance(info.value, ValueError)
+    assert str(p) in str(info.value)
+    np.arange(10, dtype=np.float32).tofile(p)  # two whole points read fine
+    assert load_pcd_bin(p).shape == (2, 5)
 
 
 def test_num_lidar_pts_are_the_points_inside_each_box(synthetic_data):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 import numpy as np
@@ -136,3 +137,62 @@ def test_named_trainval_split_evaluates(tmp_path):
     write_tracking_results(path, gt_tracks(data, "val"), data.sample_tokens("val"))
     summary = evaluate_tracking(str(path), str(tmp_path / "tv"), "v1.0-trainval", "val", data=data)
     assert summary["amota"] == pytest.approx(1.0) and summary["ids"] == 0
+
+
+def _one_line(capsys) -> str:
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("python -m nutrack.eval: error: "), lines[0]
+    return lines[0]
+
+
+def test_output_dir_checked_before_the_evaluation(gt_results, synthetic_dataset, tmp_path, capsys, monkeypatch):
+    """`eval --output-dir` under a file fails at once, in one line, before the devkit runs."""
+    import nutrack.eval as ev
+
+    monkeypatch.setattr(ev, "_import_tracking_eval", lambda: pytest.fail("evaluated before checking --output-dir"))
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    ds = synthetic_dataset
+    rc = main(["--results", str(gt_results), "--dataroot", ds.dataroot, "--version", ds.version,
+               "--split", ds.val_split, "--output-dir", str(blocker / "out")])
+    assert rc == 2
+    line = _one_line(capsys)
+    assert "--output-dir" in line and "is a file" in line
+    assert sorted(os.listdir(tmp_path)) == ["a_file"]
+
+
+def test_command_line_errors_are_one_line(synthetic_dataset, tmp_path, capsys):
+    ds = synthetic_dataset
+    base = ["--dataroot", ds.dataroot, "--version", ds.version, "--split", ds.val_split]
+    assert main(["--results", str(tmp_path / "none.json"), *base]) == 2
+    assert "none.json" in _one_line(capsys)
+    nested = tmp_path / "nested.json"
+    nested.write_text("[" * 100_000 + "]" * 100_000)
+    assert main(["--results", str(nested), *base]) == 2
+    assert "nested" in _one_line(capsys)
+    assert main(["--results", str(nested), *base[:2], "--version", "v9.9", "--split", ds.val_split]) == 2
+    assert "v9.9" in _one_line(capsys)
+    assert not (tmp_path / "nested_eval").exists()
+
+
+def test_full_disk_writing_metrics(gt_results, synthetic_dataset, tmp_path, capsys, monkeypatch):
+    import errno
+
+    real_fsync = os.fsync
+
+    def fsync(fd):  # the devkit writes its own files with plain open(); ours go through _io
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    ds = synthetic_dataset
+    rc = main(["--results", str(gt_results), "--dataroot", ds.dataroot, "--version", ds.version,
+               "--split", ds.val_split, "--output-dir", str(tmp_path / "out")])
+    monkeypatch.setattr(os, "fsync", real_fsync)
+    assert rc == 2
+    line = _one_line(capsys)
+    assert "no space left" in line and "metrics.json" in line
+    assert not (tmp_path / "out" / "metrics.json").exists()
+    assert [p for p in os.listdir(tmp_path / "out") if p.endswith(".tmp")] == []

@@ -201,3 +201,220 @@ def test_viz_marks_id_switches(synthetic_dataset, synthetic_data, tmp_path):
         results[fr.sample_token] = Tracks(t.boxes, t.velocities, t.scores, t.classes, ids)
     swapped = viz.render_scene(results, synthetic_data, scene, str(tmp_path / "b"), gif=False, png=False)
     assert swapped["id_switches"] > base["id_switches"]
+
+
+# --------------------------------------------------------------------------------------
+# Issue 10: every user mistake is one line on stderr, exit code 2, and no output file
+# --------------------------------------------------------------------------------------
+
+
+def _one_line(capsys) -> str:
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("python -m nutrack.track: error: "), lines[0]
+    return lines[0]
+
+
+def _with_detections(ds, tmp_path, text, name="det.json"):
+    path = tmp_path / name
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    args = _args(ds, tmp_path / "out.json")
+    return _replace(args, "--detections", str(path))
+
+
+def test_duplicate_sample_in_the_detection_file(synthetic_dataset, tmp_path, capsys):
+    ds = synthetic_dataset
+    text = open(ds.detections[ds.val_split]).read()
+    data = json.loads(text)
+    token = next(t for t, boxes in data["results"].items() if boxes)
+    assert text.rstrip().endswith("}}")
+    text = text.rstrip()[:-2] + ', "%s": []}}' % token  # listed again, empty: its boxes would vanish
+    assert track.main(_with_detections(ds, tmp_path, text)) == 2
+    line = _one_line(capsys)
+    assert token in line and "more than once" in line and "det.json" in line
+    assert not (tmp_path / "out.json").exists()
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[" * 100_000 + "]" * 100_000, "nested"),
+    (b'{"meta": {}, "results": {"\xff": []}}', "UTF-8"),
+])
+def test_unparsable_detection_file(synthetic_dataset, tmp_path, capsys, text, message):
+    assert track.main(_with_detections(synthetic_dataset, tmp_path, text)) == 2
+    line = _one_line(capsys)
+    assert message in line and "det.json" in line
+    assert not (tmp_path / "out.json").exists()
+
+
+def test_unparsable_detection_file_in_a_subprocess(synthetic_dataset, tmp_path):
+    """The module entry point goes through the same one-line errors (no traceback)."""
+    args = _with_detections(synthetic_dataset, tmp_path, b'{"meta": {}, "results": {"a\xff": []}}')
+    r = subprocess.run([sys.executable, "-m", "nutrack.track", *args], capture_output=True, text=True)
+    assert r.returncode == 2, r.stderr
+    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "UTF-8" in r.stderr and "det.json" in r.stderr
+    assert not (tmp_path / "out.json").exists()
+
+
+@pytest.mark.parametrize("device, cuda, message", [
+    ("bogus", False, "--device 'bogus'"),
+    ("cuda", False, "no CUDA"),
+    ("cuda:7", True, "cuda:7"),
+])
+def test_bad_device(synthetic_dataset, tmp_path, capsys, monkeypatch, device, cuda, message):
+    torch = pytest.importorskip("torch")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1 if cuda else 0)
+    ckpt = tmp_path / "model.pt"
+    ckpt.write_bytes(b"\0")
+    args = _args(synthetic_dataset, tmp_path / "out.json", "--method", "learned", "--checkpoint", str(ckpt),
+                 "--device", device)
+    assert track.main(args) == 2
+    assert message in _one_line(capsys)
+    assert not (tmp_path / "out.json").exists()
+
+
+def test_device_needs_the_learned_method(synthetic_dataset, tmp_path, capsys):
+    assert track.main(_args(synthetic_dataset, tmp_path / "out.json", "--device", "cuda")) == 2
+    assert "only used by --method learned" in _one_line(capsys)
+
+
+def _no_tracking(monkeypatch):
+    """Fail the test if the tracker runs: unwritable outputs must be caught before the work."""
+    import nutrack.tracking
+
+    def boom(*a, **k):
+        raise AssertionError("tracked before checking the output paths")
+
+    monkeypatch.setattr(nutrack.tracking, "track_scenes", boom)
+
+
+@pytest.mark.parametrize("flag", ["--out", "--eval-dir"])
+def test_output_under_a_file(synthetic_dataset, tmp_path, capsys, monkeypatch, flag):
+    _no_tracking(monkeypatch)
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    args = _args(synthetic_dataset, tmp_path / "out.json", "--eval")
+    if flag == "--out":
+        args = _replace(args, "--out", str(blocker / "sub" / "out.json"))
+    else:
+        args += ["--eval-dir", str(blocker / "eval")]
+    assert track.main(args) == 2
+    line = _one_line(capsys)
+    assert flag in line and "a_file" in line and "is a file" in line
+    assert sorted(os.listdir(tmp_path)) == ["a_file"]
+
+
+def test_out_is_a_folder(synthetic_dataset, tmp_path, capsys, monkeypatch):
+    _no_tracking(monkeypatch)
+    assert track.main(_args(synthetic_dataset, tmp_path)) == 2
+    assert "is a folder" in _one_line(capsys)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+@pytest.mark.parametrize("sub", ["out.json", "missing/out.json"])
+def test_output_in_a_read_only_folder(synthetic_dataset, tmp_path, capsys, monkeypatch, sub):
+    _no_tracking(monkeypatch)
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    try:
+        assert track.main(_args(synthetic_dataset, ro / sub)) == 2
+        assert "no permission" in _one_line(capsys)
+        assert os.listdir(ro) == []
+    finally:
+        ro.chmod(0o755)
+
+
+def test_full_disk(synthetic_dataset, tmp_path, capsys, monkeypatch):
+    """ENOSPC while writing the result: one line naming the file, no partial or temporary file."""
+    import errno
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", full)
+    out = tmp_path / "out.json"
+    assert track.main(_args(synthetic_dataset, out, "--method", "centerpoint")) == 2
+    line = _one_line(capsys)
+    assert "no space left" in line and "out.json" in line
+    assert os.listdir(tmp_path) == []
+
+
+def _dataset_copy(ds, tmp_path):
+    """A private copy of the tiny dataset whose files a test may damage."""
+    import shutil
+
+    root = tmp_path / "copy"
+    shutil.copytree(ds.dataroot, root)
+    return root
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda p: open(p, "r+b").truncate(os.path.getsize(p) - 3), "truncated"),
+    (lambda p: open(p, "wb").close(), "empty"),
+    (os.remove, "missing"),
+])
+def test_corrupt_lidar_in_the_learned_tracker(synthetic_dataset, synthetic_data, tmp_path, capsys, monkeypatch,
+                                              damage, message):
+    import types
+
+    from nutrack.tracking import Scorer
+
+    class PointScorer(Scorer):
+        threshold = -3.0
+        nsweeps = 1
+
+        def __call__(self, tracks, detections, context, candidates=None):
+            context.points()
+            d = tracks.boxes[:, None, :2] - detections.boxes[None, :, :2]
+            return -np.sqrt((d ** 2).sum(-1))
+
+    monkeypatch.setitem(sys.modules, "nutrack.model",
+                        types.SimpleNamespace(load_scorer=lambda checkpoint, device="cpu": PointScorer()))
+    ds = synthetic_dataset
+    root = _dataset_copy(ds, tmp_path)
+    frame = synthetic_data.scene(synthetic_data.split_scene_names(ds.val_split)[0]).frames[2]
+    lidar = os.path.join(root, os.path.relpath(frame.lidar_path, synthetic_data.dataroot))
+    damage(lidar)
+    ckpt = tmp_path / "model.pt"
+    ckpt.write_bytes(b"\0")
+    out = tmp_path / "out.json"
+    args = _replace(_args(ds, out, "--method", "learned", "--checkpoint", str(ckpt)), "--dataroot", str(root))
+    assert track.main(args) == 2
+    line = _one_line(capsys)
+    assert message in line and os.path.basename(lidar) in line
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("param, name", [
+    ("nms_threshold=nan", "nms_threshold"),
+    ("score_threshold=inf", "score_threshold"),
+    ("match_threshold.car=nan", "match_threshold"),
+])
+def test_bad_parameter_values(synthetic_dataset, tmp_path, capsys, param, name):
+    assert track.main(_args(synthetic_dataset, tmp_path / "out.json", "--param", param)) == 2
+    assert name in _one_line(capsys)
+    assert not (tmp_path / "out.json").exists()
+
+
+def test_viz_errors_are_one_line(synthetic_dataset, synthetic_data, tmp_path, capsys):
+    ds = synthetic_dataset
+    res = tmp_path / "tracks.json"
+    assert track.main(_args(ds, res, "--method", "centerpoint")) == 0
+    capsys.readouterr()
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    base = ["--results", str(res), "--dataroot", ds.dataroot, "--version", ds.version, "--quiet"]
+    assert viz.main(base + ["--out", str(blocker / "viz")]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert err.startswith("python -m nutrack.viz: error: --out") and "is a file" in err
+    nested = tmp_path / "nested.json"
+    nested.write_text("[" * 100_000 + "]" * 100_000)
+    assert viz.main(_replace(base, "--results", str(nested)) + ["--out", str(tmp_path / "v")]) == 2
+    err = capsys.readouterr().err
+    assert "nested" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "v").exists()

@@ -12,14 +12,14 @@ file raises :class:`SubmissionFormatError` (a ``ValueError``) whose message name
 sample token, the box index and the field at fault. :func:`write_tracking_results` writes
 the tracking-submission format the devkit's ``TrackingEval`` reads, atomically.
 
-JSON is parsed with ``orjson`` when it is installed (about 2.5x faster than the standard
-library on large files), with Python's garbage collector paused during the parse.
+Parsing (orjson when installed, a size cap, repeated sample keys caught) lives in
+:mod:`nutrack.data.jsonfile`; writing goes through :mod:`nutrack._io`. The limits on values no
+real box can have are :data:`MAX_ABS_COORDINATE`, :data:`SIZE_RANGE` and
+:data:`MAX_ABS_VELOCITY` (see docs/data.md).
 """
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import json
 import numbers
 import os
@@ -28,15 +28,13 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from nutrack._io import atomic_write_bytes
+from nutrack._cli import UserError
+from nutrack._io import atomic_write_bytes, atomic_write_json
 
 from .boxes import boxes_from_nuscenes, boxes_to_nuscenes
 from .classes import CLASS_TO_ID, DETECTION_CLASSES, NUM_CLASSES, TRACKING_CLASSES
-
-try:  # optional, faster
-    import orjson as _orjson
-except ImportError:  # pragma: no cover - exercised only without orjson
-    _orjson = None
+from .jsonfile import (JSONFileError, gc_paused, may_have_repeated_keys, parse_json, parse_json_strict, read_json,
+                       read_json_bytes)
 
 __all__ = [
     "Detections",
@@ -44,6 +42,9 @@ __all__ = [
     "DetectionSet",
     "SubmissionFormatError",
     "MAX_BOXES_PER_SAMPLE",
+    "MAX_ABS_COORDINATE",
+    "SIZE_RANGE",
+    "MAX_ABS_VELOCITY",
     "DEFAULT_META",
     "load_detections",
     "write_detections",
@@ -55,6 +56,15 @@ __all__ = [
 ]
 
 MAX_BOXES_PER_SAMPLE = 500
+#: Limits on values no real box can have, far outside anything real so that they catch garbage
+#: (1e20, 1e39 = inf in float32, 2**63), not unusual detections. Coordinates are global-frame
+#: metres: the largest nuScenes map spans under 3 km, and 100 km keeps float32 positions
+#: accurate to 8 mm. Sizes (m): a 1 mm object is below any lidar's resolution, a 1 km one is
+#: no vehicle; 1e-300 would be 0 in float32. Velocities (m/s): 1000 m/s is three times the
+#: speed of sound.
+MAX_ABS_COORDINATE = 1e5
+SIZE_RANGE = (1e-3, 1e3)
+MAX_ABS_VELOCITY = 1e3
 DEFAULT_META = {
     "use_camera": False,
     "use_lidar": True,
@@ -74,8 +84,9 @@ ATTRIBUTE_NAMES = (
 )
 
 
-class SubmissionFormatError(ValueError):
-    """A detection or tracking file that does not follow the nuScenes submission format."""
+class SubmissionFormatError(UserError, ValueError):
+    """A detection or tracking file that does not follow the nuScenes submission format
+    (a :class:`~nutrack._cli.UserError`: the commands report it in one line)."""
 
 
 # --------------------------------------------------------------------------------------
@@ -178,48 +189,6 @@ class DetectionSet(dict):
 
 
 # --------------------------------------------------------------------------------------
-# JSON + atomic writes
-# --------------------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def _gc_paused():
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
-def read_json(path: Union[str, os.PathLike]) -> Any:
-    """Parse a JSON file fast (orjson when present, GC paused). Accepts the non-standard
-    ``NaN``/``Infinity`` tokens Python's ``json`` writes, so that validation can report them."""
-    with open(path, "rb") as f:
-        raw = f.read()
-    with _gc_paused():
-        if _orjson is not None:
-            try:
-                return _orjson.loads(raw)
-            except _orjson.JSONDecodeError:
-                pass  # maybe NaN/Infinity tokens, which only the standard library accepts
-        return json.loads(raw)
-
-
-def _dumps(obj: Any, indent: bool = False) -> bytes:
-    if _orjson is not None:
-        opt = _orjson.OPT_SERIALIZE_NUMPY | (_orjson.OPT_INDENT_2 if indent else 0)
-        return _orjson.dumps(obj, option=opt)
-    return json.dumps(obj, indent=2 if indent else None, allow_nan=False).encode()
-
-
-def atomic_write_json(path: Union[str, os.PathLike], obj: Any, indent: bool = False) -> None:
-    """Serialise ``obj`` to JSON and write it atomically (see :func:`atomic_write_bytes`)."""
-    atomic_write_bytes(path, _dumps(obj, indent=indent))
-
-
-# --------------------------------------------------------------------------------------
 # Validation
 # --------------------------------------------------------------------------------------
 
@@ -227,12 +196,49 @@ _VECTOR_FIELDS = (("translation", 3), ("size", 3), ("rotation", 4), ("velocity",
 
 
 def _fmt(value: Any, limit: int = 80) -> str:
-    text = repr(value)
+    """A value as the file spells it (``true``, ``null``, ``1e+300``), cut to ``limit``."""
+    try:
+        text = json.dumps(value)
+    except (TypeError, ValueError):
+        text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _is_number(x: Any) -> bool:
     return isinstance(x, numbers.Real) and not isinstance(x, bool)
+
+
+def _is_bool(x: Any) -> bool:
+    return x is True or x is False
+
+
+def _float_or_inf(x: Any) -> float:
+    try:
+        return float(x)
+    except OverflowError:  # an integer beyond float range: as impossible as inf
+        return float("inf") if x > 0 else float("-inf")
+
+
+def _numbers(values: list, shape: Tuple[int, ...]) -> np.ndarray:
+    """``values`` as an array of the given shape, any dtype numpy infers (checked by caller)."""
+    arr = np.array(values)
+    if arr.dtype.kind == "O" and arr.shape == shape and all(_is_number(x) for x in arr.flat):
+        # integers beyond int64 make numpy fall back to objects; they are numbers all the same
+        arr = np.array([_float_or_inf(x) for x in arr.flat], dtype=np.float64).reshape(shape)
+    return arr
+
+
+# (field, rows that pass, what the rule is): the checks every box's numbers must pass after
+# the finiteness check; see the limits at the top of the module.
+def _range_rules(arrays: Dict[str, np.ndarray]):
+    lo, hi = SIZE_RANGE
+    size = arrays["size"]
+    yield "size", (size > 0).all(axis=1), "must be positive (w, l, h)"
+    yield "size", ((size >= lo) & (size <= hi)).all(axis=1), f"must lie in [{lo:g}, {hi:g}] m (w, l, h)"
+    yield ("translation", (np.abs(arrays["translation"]) <= MAX_ABS_COORDINATE).all(axis=1),
+           f"coordinates must lie within +-{MAX_ABS_COORDINATE:g} m of the global origin")
+    yield ("velocity", (np.abs(arrays["velocity"]) <= MAX_ABS_VELOCITY).all(axis=1),
+           f"must lie within +-{MAX_ABS_VELOCITY:g} m/s (vx, vy)")
 
 
 class _Validator:
@@ -243,6 +249,9 @@ class _Validator:
         self.kind = kind  # "detection" | "tracking"
         self.rotation_tol = rotation_tol
         self.max_boxes = max_boxes
+        # numpy reads True as 1.0 in a list of floats, so booleans are looked for box by box
+        # -- unless the loader has seen that the file holds none outside 'meta'.
+        self.bools_possible = True
         if kind == "detection":
             self.name_field, self.score_field = "detection_name", "detection_score"
             self.names = {n: CLASS_TO_ID.get(n, -1) for n in DETECTION_CLASSES}
@@ -269,11 +278,8 @@ class _Validator:
                 if fname not in box:
                     self.fail(token, i, fname, "missing")
                 v = box[fname]
-                if not isinstance(v, (list, tuple)) or len(v) != n:
+                if not isinstance(v, (list, tuple)) or len(v) != n or not all(_is_number(x) for x in v):
                     self.fail(token, i, fname, f"must be a list of {n} numbers, got {_fmt(v)}")
-                for x in v:
-                    if not _is_number(x):
-                        self.fail(token, i, fname, f"must be a list of {n} numbers, got {_fmt(v)}")
             for fname in (self.name_field, self.score_field):
                 if fname not in box:
                     self.fail(token, i, fname, "missing")
@@ -292,7 +298,83 @@ class _Validator:
         # Nothing found: the fast path failed for a reason we do not recognise.
         self.fail(token, None, None, "malformed box list")
 
+    def reject_bools(self, token: str, boxes: list) -> None:
+        for i, box in enumerate(boxes):
+            for fname, _ in _VECTOR_FIELDS:
+                if any(_is_bool(x) for x in box[fname]):
+                    self.fail(token, i, fname, f"must hold numbers, not booleans, got {_fmt(box[fname])}")
+            if _is_bool(box[self.score_field]):
+                self.fail(token, i, self.score_field, f"must be a number, not a boolean, got {_fmt(box[self.score_field])}")
+
     # -- fast path: vectorised -----------------------------------------------------------
+    def gather(self, token: str, boxes: list):
+        """(arrays by field as float64, scores, names, ids or None), or diagnose() raises."""
+        n = len(boxes)
+        arrays = {}
+        try:
+            for fname, width in _VECTOR_FIELDS:
+                # No dtype given: numpy infers one, and anything but plain numbers (strings,
+                # nulls, nested lists) shows up as a non-numeric dtype or a wrong shape.
+                arr = _numbers([b[fname] for b in boxes], (n, width))
+                if arr.shape != (n, width) or arr.dtype.kind not in "fi":
+                    raise ValueError
+                arrays[fname] = arr.astype(np.float64, copy=False)
+            scores = _numbers([b[self.score_field] for b in boxes], (n,))
+            names = [b[self.name_field] for b in boxes]
+            if scores.shape != (n,) or scores.dtype.kind not in "fi" or not all(type(x) is str for x in names):
+                raise ValueError
+            ids = None
+            if self.kind == "tracking":
+                ids = [b["tracking_id"] for b in boxes]
+                if not all(type(x) in (str, int) for x in ids):
+                    raise ValueError
+            tokens = {b.get("sample_token", token) for b in boxes}
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError, OverflowError):
+            self.diagnose(token, boxes)
+            raise  # unreachable: diagnose always raises
+        # The box's own sample_token must agree with the key it is filed under.
+        if tokens != {token}:
+            for i, b in enumerate(boxes):
+                if b.get("sample_token", token) != token:
+                    self.fail(token, i, "sample_token",
+                              f"{_fmt(b.get('sample_token'))} differs from the sample it is filed under")
+        if self.bools_possible:
+            self.reject_bools(token, boxes)
+        return arrays, scores.astype(np.float64, copy=False), names, ids
+
+    def check_values(self, token: str, boxes: list, arrays: Dict[str, np.ndarray], scores: np.ndarray) -> None:
+        def first_bad(ok: np.ndarray, fname: str, rule: str) -> None:
+            if not ok.all():
+                i = int(np.argmin(ok))
+                self.fail(token, i, fname, f"{rule}, got {_fmt(boxes[i][fname])}")
+
+        for fname, _ in _VECTOR_FIELDS:
+            first_bad(np.isfinite(arrays[fname]).all(axis=1), fname, "must be finite")
+        for fname, ok, rule in _range_rules(arrays):
+            first_bad(ok, fname, rule)
+        qnorm = np.sqrt((arrays["rotation"] ** 2).sum(axis=1))
+        first_bad(np.abs(qnorm - 1.0) <= self.rotation_tol, "rotation",
+                  f"must be a unit quaternion (w, x, y, z) within {self.rotation_tol:g}")
+        first_bad(np.isfinite(scores) & (scores >= 0.0) & (scores <= 1.0), self.score_field, "must be a number in [0, 1]")
+
+    def classes_of(self, token: str, names: List[str]) -> np.ndarray:
+        classes = np.empty(len(names), dtype=np.int64)
+        for i, name in enumerate(names):
+            c = self.names.get(name)
+            if c is None:
+                valid = DETECTION_CLASSES if self.kind == "detection" else TRACKING_CLASSES
+                self.fail(token, i, self.name_field, f"unknown class {name!r}; expected one of {', '.join(valid)}")
+            classes[i] = c
+        return classes
+
+    def check_ids(self, token: str, ids: list) -> None:
+        seen = {}
+        for i, tid in enumerate(ids):
+            if tid in seen:
+                self.fail(token, i, "tracking_id",
+                          f"{tid!r} repeats box {seen[tid]}'s id; ids must be unique within a sample")
+            seen[tid] = i
+
     def parse_sample(self, token: str, boxes: Any):
         """Returns (boxes7, velocities, scores, classes(-1 for non-tracking), ids or None)."""
         if not isinstance(boxes, list):
@@ -303,73 +385,11 @@ class _Validator:
         if n == 0:
             return (np.zeros((0, 7), np.float32), np.zeros((0, 2), np.float32), np.zeros(0, np.float32),
                     np.zeros(0, np.int64), [] if self.kind == "tracking" else None)
-        arrays = {}
-        try:
-            for fname, width in _VECTOR_FIELDS:
-                # No dtype given: numpy infers one, and anything but plain numbers (strings,
-                # nulls, nested lists) shows up as a non-numeric dtype or a wrong shape.
-                arr = np.array([b[fname] for b in boxes])
-                if arr.shape != (n, width) or arr.dtype.kind not in "fi":
-                    raise ValueError
-                arrays[fname] = arr.astype(np.float64, copy=False)
-            scores = np.array([b[self.score_field] for b in boxes])
-            names = [b[self.name_field] for b in boxes]
-            if scores.shape != (n,) or scores.dtype.kind not in "fi" or not all(type(x) is str for x in names):
-                raise ValueError
-            scores = scores.astype(np.float64, copy=False)
-            tokens = {b.get("sample_token", token) for b in boxes}
-            ids = None
-            if self.kind == "tracking":
-                ids = [b["tracking_id"] for b in boxes]
-                if not all(type(x) in (str, int) for x in ids):
-                    raise ValueError
-        except (KeyError, TypeError, ValueError, IndexError, AttributeError):
-            self.diagnose(token, boxes)
-            raise  # unreachable: diagnose always raises
-
-        # The box's own sample_token must agree with the key it is filed under.
-        if tokens != {token}:
-            for i, b in enumerate(boxes):
-                if b.get("sample_token", token) != token:
-                    self.fail(token, i, "sample_token",
-                              f"{_fmt(b.get('sample_token'))} differs from the sample it is filed under")
-        for fname, _ in _VECTOR_FIELDS:
-            arr = arrays[fname]
-            bad = ~np.isfinite(arr).all(axis=1)
-            if bad.any():
-                i = int(np.argmax(bad))
-                self.fail(token, i, fname, f"must be finite, got {boxes[i][fname]!r}")
-        size = arrays["size"]
-        bad = ~(size > 0).all(axis=1)
-        if bad.any():
-            i = int(np.argmax(bad))
-            self.fail(token, i, "size", f"must be positive (w, l, h), got {boxes[i]['size']!r}")
-        qnorm = np.sqrt((arrays["rotation"] ** 2).sum(axis=1))
-        bad = np.abs(qnorm - 1.0) > self.rotation_tol
-        if bad.any():
-            i = int(np.argmax(bad))
-            self.fail(token, i, "rotation",
-                      f"must be a unit quaternion (w, x, y, z) within {self.rotation_tol:g}, "
-                      f"got {boxes[i]['rotation']!r} of norm {qnorm[i]:.6g}")
-        bad = ~(np.isfinite(scores) & (scores >= 0.0) & (scores <= 1.0))
-        if bad.any():
-            i = int(np.argmax(bad))
-            self.fail(token, i, self.score_field, f"must be a number in [0, 1], got {boxes[i][self.score_field]!r}")
-        classes = np.empty(n, dtype=np.int64)
-        table = self.names
-        for i, name in enumerate(names):
-            c = table.get(name)
-            if c is None:
-                valid = DETECTION_CLASSES if self.kind == "detection" else TRACKING_CLASSES
-                self.fail(token, i, self.name_field, f"unknown class {name!r}; expected one of {', '.join(valid)}")
-            classes[i] = c
+        arrays, scores, names, ids = self.gather(token, boxes)
+        self.check_values(token, boxes, arrays, scores)
+        classes = self.classes_of(token, names)
         if ids is not None:
-            seen = {}
-            for i, tid in enumerate(ids):
-                if tid in seen:
-                    self.fail(token, i, "tracking_id",
-                              f"{tid!r} repeats box {seen[tid]}'s id; ids must be unique within a sample")
-                seen[tid] = i
+            self.check_ids(token, ids)
         boxes7 = boxes_from_nuscenes(arrays["translation"], arrays["size"], arrays["rotation"])
         return boxes7, arrays["velocity"].astype(np.float32), scores.astype(np.float32), classes, ids
 
@@ -400,6 +420,38 @@ class _Validator:
                       f"{what} are missing; pass allow_missing=True / --allow-missing to treat them as empty)")
 
 
+def _count_bools(obj: Any) -> int:
+    if _is_bool(obj):
+        return 1
+    if isinstance(obj, dict):
+        return sum(_count_bools(v) for v in obj.values())
+    if isinstance(obj, list):
+        return sum(_count_bools(v) for v in obj)
+    return 0
+
+
+def _read_submission(v: _Validator, max_bytes: Optional[int]) -> Tuple[dict, dict]:
+    """Parse and check the top level of a submission file: ``(results, meta)``. A sample key
+    listed twice is an error (a JSON parser keeps the last, and the other's boxes would vanish);
+    repeated keys elsewhere lose nothing that validation looks at and are let be."""
+    try:
+        raw = read_json_bytes(v.path, max_bytes)
+        data, repeated = parse_json(raw, v.path)
+        results = data.get("results") if isinstance(data, dict) else None
+        if repeated is None and isinstance(results, dict) and may_have_repeated_keys(raw, results):
+            data, repeated = parse_json_strict(raw, v.path)
+    except JSONFileError as e:
+        v.fail(None, None, None, e.reason)
+    results, meta = v.check_top(data)
+    for key, obj in repeated or ():
+        if obj is results:
+            v.fail(key, None, None, "listed more than once in 'results'; a JSON parser keeps only the last "
+                                    "entry, so the other's boxes would be lost")
+    # Booleans inside 'results' need a box-by-box look; skip it when there are none (the usual case).
+    v.bools_possible = raw.count(b"true") + raw.count(b"false") > _count_bools(meta)
+    return results, meta
+
+
 def _resolve_expected(data, split, sample_tokens) -> Tuple[Optional[List[str]], str, bool]:
     """(expected tokens or None, description, whether the file must hold all of them)."""
     if sample_tokens is not None:
@@ -423,6 +475,7 @@ def load_detections(
     max_boxes_per_sample: int = MAX_BOXES_PER_SAMPLE,
     rotation_tol: float = 1e-3,
     tracking_only: bool = True,
+    max_bytes: Optional[int] = None,
 ) -> DetectionSet:
     """Read and validate a nuScenes detection-submission file.
 
@@ -439,26 +492,26 @@ def load_detections(
         tracking_only: drop boxes of the detection-only classes (construction_vehicle,
             traffic_cone, barrier) after validating them. With ``False`` they are kept
             with class -1.
+        max_bytes: refuse larger files (default: ``NUTRACK_MAX_JSON_BYTES`` from the
+            environment, else 8 GiB; see :mod:`nutrack.data.jsonfile`).
 
     Returns:
         a :class:`DetectionSet` ``{sample_token: Detections}`` with every expected sample
         (empty :class:`Detections` for allowed missing ones) and the file's ``meta``.
 
     Raises:
-        SubmissionFormatError (a ValueError) naming the sample token, box index and field,
-        before anything is returned; FileNotFoundError if the file does not exist.
+        SubmissionFormatError (a ValueError and a :class:`~nutrack._cli.UserError`) naming
+        the sample token, box index and field, before anything is returned -- also for a file
+        over the size cap, not UTF-8, not JSON, nested too deeply, or listing a sample twice;
+        FileNotFoundError if the file does not exist.
     """
     path = os.fspath(path)
     v = _Validator(path, "detection", rotation_tol, max_boxes_per_sample)
     expected, what, complete = _resolve_expected(data, split, sample_tokens)
-    try:
-        raw = read_json(path)
-    except json.JSONDecodeError as e:
-        v.fail(None, None, None, f"not valid JSON: {e}")
-    results, meta = v.check_top(raw)
+    results, meta = _read_submission(v, max_bytes)
     v.check_tokens(results, expected, allow_missing or not complete, what)
     frames: Dict[str, Detections] = {}
-    with _gc_paused():  # millions of live JSON objects: collections would only cost time
+    with gc_paused():  # millions of live JSON objects: collections would only cost time
         for token, boxes in results.items():
             b, vel, s, c, _ = v.parse_sample(token, boxes)
             if tracking_only:
@@ -466,7 +519,7 @@ def load_detections(
                 if not keep.all():
                     b, vel, s, c = b[keep], vel[keep], s[keep], c[keep]
             frames[token] = Detections(b, vel, s, c)
-    del raw, results
+    del results
     if expected is not None and complete:
         frames = {t: frames[t] if t in frames else Detections.empty() for t in expected}
     return DetectionSet(frames, meta, path)
@@ -480,6 +533,7 @@ def load_tracking_results(
     sample_tokens: Optional[Sequence[str]] = None,
     max_boxes_per_sample: int = MAX_BOXES_PER_SAMPLE,
     rotation_tol: float = 1e-3,
+    max_bytes: Optional[int] = None,
 ) -> Tuple[Dict[str, Tracks], dict]:
     """Read and validate a tracking-submission file as the devkit's evaluation needs it:
     exactly the expected samples, known tracking names, unique ``tracking_id`` per sample,
@@ -488,14 +542,10 @@ def load_tracking_results(
     path = os.fspath(path)
     v = _Validator(path, "tracking", rotation_tol, max_boxes_per_sample)
     expected, what, complete = _resolve_expected(data, split, sample_tokens)
-    try:
-        raw = read_json(path)
-    except json.JSONDecodeError as e:
-        v.fail(None, None, None, f"not valid JSON: {e}")
-    results, meta = v.check_top(raw)
+    results, meta = _read_submission(v, max_bytes)
     v.check_tokens(results, expected, not complete, what)
     frames: Dict[str, Tracks] = {}
-    with _gc_paused():
+    with gc_paused():
         for token, boxes in results.items():
             b, vel, s, c, ids = v.parse_sample(token, boxes)
             frames[token] = Tracks(b, vel, s, c, np.array(ids, dtype=object))

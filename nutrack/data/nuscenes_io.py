@@ -24,11 +24,15 @@ from typing import Dict, Iterator, List, Mapping, Optional, Union
 
 import numpy as np
 
+from nutrack._cli import UserError
+
 from .boxes import boxes_from_nuscenes, transform_matrix, transform_points
 from .classes import CATEGORY_TO_TRACKING, CLASS_RANGE_ARRAY, CLASS_TO_ID
 from .detections import Detections
+from .jsonfile import read_json
 
-__all__ = ["NuScenesData", "Scene", "Frame", "GroundTruth", "load_pcd_bin", "LIDAR_CHANNEL"]
+__all__ = ["NuScenesData", "Scene", "Frame", "GroundTruth", "load_pcd_bin", "LIDAR_CHANNEL", "DatasetError",
+           "LidarFileError"]
 
 LIDAR_CHANNEL = "LIDAR_TOP"
 _PREDEFINED_VERSION_SUFFIX = {
@@ -42,13 +46,37 @@ _PREDEFINED_VERSION_SUFFIX = {
 }
 
 
+class DatasetError(UserError, ValueError):
+    """A dataroot, version, split or scene the dataset does not have (reported in one line)."""
+
+
+class LidarFileError(UserError, ValueError):
+    """A lidar ``.pcd.bin`` that is missing, empty or not a whole number of points."""
+
+
 def load_pcd_bin(path: Union[str, os.PathLike], columns: int = 5) -> np.ndarray:
     """A nuScenes lidar ``.pcd.bin``: float32 ``(N, 5)`` ``x, y, z, intensity, ring``
-    in the sensor frame."""
+    in the sensor frame.
+
+    The file's size is checked first, because ``np.fromfile`` drops a trailing partial float
+    and reads an empty file as no points: a damaged sweep would pass as a sparser one. Raises
+    :class:`LidarFileError` naming the file when it is missing, empty (no real sweep is) or not
+    a whole number of ``columns``-float32 points.
+    """
     path = os.fspath(path)
+    record = 4 * columns
+    try:
+        size = os.stat(path).st_size
+    except FileNotFoundError:
+        raise LidarFileError(f"lidar file {path} is missing") from None
+    if size == 0:
+        raise LidarFileError(f"lidar file {path} is empty (0 bytes)")
+    if size % record:
+        raise LidarFileError(f"lidar file {path} is truncated or corrupt: {size} bytes is not a whole number of "
+                             f"{columns}-float32 points ({record} bytes each)")
     raw = np.fromfile(path, dtype=np.float32)
-    if raw.size % columns:
-        raise ValueError(f"{path}: {raw.size} floats is not a multiple of {columns} columns")
+    if raw.size * 4 != size:  # changed under us
+        raise LidarFileError(f"lidar file {path} is truncated: read {raw.size * 4} of {size} bytes")
     return raw.reshape(-1, columns)
 
 
@@ -155,7 +183,7 @@ class NuScenesData:
                 if os.path.isdir(self.dataroot):
                     found = sorted(d for d in os.listdir(self.dataroot)
                                    if os.path.isfile(os.path.join(self.dataroot, d, "sample.json")))
-                raise ValueError(
+                raise DatasetError(
                     f"no nuScenes version {version!r} under {self.dataroot}"
                     + (f" (found: {', '.join(found)})" if found else " (no version folders found)"))
             from nuscenes import NuScenes
@@ -167,7 +195,7 @@ class NuScenesData:
                     with contextlib.redirect_stdout(io.StringIO()):
                         nusc = NuScenes(version=version, dataroot=self.dataroot, verbose=False)
             except (AssertionError, FileNotFoundError, KeyError) as e:
-                raise ValueError(f"the devkit cannot load {version!r} from {self.dataroot}: {e!r}") from e
+                raise DatasetError(f"the devkit cannot load {version!r} from {self.dataroot}: {e!r}") from e
         self.nusc = nusc
         # scene_token -> samples sorted by timestamp (never rely on table order).
         by_scene: Dict[str, list] = {}
@@ -193,28 +221,25 @@ class NuScenesData:
         if split in named:
             suffix = _PREDEFINED_VERSION_SUFFIX[split]
             if not self.version.endswith(suffix):
-                raise ValueError(
+                raise DatasetError(
                     f"split {split!r} needs a version ending in {suffix!r} (the devkit's rule), got {self.version!r}")
             names = named[split]
         else:
             path = os.path.join(self.dataroot, self.version, "splits.json")
             if not os.path.isfile(path):
-                raise ValueError(
+                raise DatasetError(
                     f"unknown split {split!r}: not one of the devkit's ({', '.join(sorted(named))}) and there is "
                     f"no {path} for custom splits")
-            import json
-
-            with open(path) as f:
-                custom = json.load(f)
+            custom = read_json(path)
             if not isinstance(custom, dict) or split not in custom:
                 keys = ", ".join(sorted(custom)) if isinstance(custom, dict) else "none"
-                raise ValueError(f"unknown split {split!r}: {path} defines {keys}")
+                raise DatasetError(f"unknown split {split!r}: {path} defines {keys}")
             names = custom[split]
             if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-                raise ValueError(f"{path}: split {split!r} must be a list of scene names")
+                raise DatasetError(f"{path}: split {split!r} must be a list of scene names")
         present = [n for n in names if n in self._scene_by_name]
         if not present:
-            raise ValueError(f"none of the {len(names)} scenes of split {split!r} is in {self.dataroot}/{self.version}")
+            raise DatasetError(f"none of the {len(names)} scenes of split {split!r} is in {self.dataroot}/{self.version}")
         return present
 
     def sample_tokens(self, split: str) -> List[str]:
@@ -258,19 +283,19 @@ class NuScenesData:
             try:
                 rec = self.nusc.get("scene", scene)
             except KeyError:
-                raise ValueError(f"no scene named or with token {scene!r}") from None
+                raise DatasetError(f"no scene named or with token {scene!r}") from None
         frames: List[Frame] = []
         prev_ts = None
         for i, s in enumerate(self._samples_by_scene.get(rec["token"], [])):
             if LIDAR_CHANNEL not in s["data"]:
-                raise ValueError(f"sample {s['token']} of scene {rec['name']} has no {LIDAR_CHANNEL} keyframe")
+                raise DatasetError(f"sample {s['token']} of scene {rec['name']} has no {LIDAR_CHANNEL} keyframe")
             sd = self.nusc.get("sample_data", s["data"][LIDAR_CHANNEL])
             det = None
             if detections is not None:
                 try:
                     det = detections[s["token"]]
                 except KeyError:
-                    raise ValueError(f"the detections have no entry for sample {s['token']} "
+                    raise DatasetError(f"the detections have no entry for sample {s['token']} "
                                      f"(scene {rec['name']}, frame {i})") from None
             ts = int(s["timestamp"])
             frames.append(Frame(

@@ -13,14 +13,20 @@ published values and must not be tuned.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field, fields
-from typing import Any, Dict, Iterable, Tuple
+from typing import Any, Callable, Dict, Iterable, Tuple
 
 import numpy as np
 
+from nutrack._cli import UserError
 from nutrack.data.classes import NUM_CLASSES, TRACKING_CLASSES
 
-__all__ = ["CenterPointParams", "FilterParams", "parse_overrides"]
+__all__ = ["CenterPointParams", "FilterParams", "ParameterError", "parse_overrides"]
+
+
+class ParameterError(UserError, ValueError):
+    """A tracker parameter that is unknown, of the wrong type or outside its range."""
 
 MOTION_MODELS = ("cv", "ctra")
 METRICS_SIMILARITY = ("bev_iou", "iou_3d", "giou_bev", "giou_3d")
@@ -44,17 +50,32 @@ class _Params:
             if f.metadata.get("per_class"):
                 value = _per_class_tuple(f.name, value, f.metadata.get("kind", float))
                 object.__setattr__(self, f.name, value)
+            # No parameter means anything at nan or +-inf (nan compares false, so
+            # `--param nms_threshold=nan` used to switch NMS off without a word).
+            self._require(f.name, lambda v: not isinstance(v, float) or math.isfinite(v), "finite")
         self._validate()
 
     def _validate(self) -> None:  # pragma: no cover - overridden
         pass
+
+    def _require(self, name: str, ok: Callable[[Any], bool], rule: str) -> None:
+        """Raise ParameterError naming the parameter (and class) whose value fails ``ok``."""
+        value = getattr(self, name)
+        for i, v in enumerate(value if isinstance(value, tuple) else (value,)):
+            if not ok(v):
+                where = f".{TRACKING_CLASSES[i]}" if isinstance(value, tuple) else ""
+                raise ParameterError(f"parameter {name}{where} must be {rule}, got {v!r}")
+
+    def _require_unit(self, *names: str) -> None:
+        for name in names:
+            self._require(name, lambda v: 0.0 <= v <= 1.0, "in [0, 1]")
 
     def replace(self, **changes) -> "_Params":
         """A copy with some parameters changed (names checked)."""
         names = {f.name for f in fields(self)}
         for k in changes:
             if k not in names:
-                raise ValueError(f"unknown {type(self).__name__} parameter {k!r}; known: {', '.join(sorted(names))}")
+                raise ParameterError(f"unknown {type(self).__name__} parameter {k!r}; known: {', '.join(sorted(names))}")
         return dataclasses.replace(self, **changes)
 
     def with_overrides(self, overrides: Dict[str, Any]) -> "_Params":
@@ -64,7 +85,7 @@ class _Params:
         for key, value in overrides.items():
             name, _, cls = key.partition(".")
             if name not in by_name:
-                raise ValueError(
+                raise ParameterError(
                     f"unknown {type(self).__name__} parameter {name!r}; known: {', '.join(sorted(by_name))}")
             f = by_name[name]
             kind = f.metadata.get("kind", type(getattr(self, name)))
@@ -72,7 +93,7 @@ class _Params:
                 current = list(changes.get(name, getattr(self, name)))
                 if cls:
                     if cls not in TRACKING_CLASSES:
-                        raise ValueError(f"parameter {key!r}: unknown class {cls!r}; expected one of "
+                        raise ParameterError(f"parameter {key!r}: unknown class {cls!r}; expected one of "
                                          f"{', '.join(TRACKING_CLASSES)}")
                     current[TRACKING_CLASSES.index(cls)] = _convert(key, value, kind)
                     changes[name] = tuple(current)
@@ -80,7 +101,7 @@ class _Params:
                     if isinstance(value, str) and "," in value:
                         parts = [p.strip() for p in value.split(",")]
                         if len(parts) != NUM_CLASSES:
-                            raise ValueError(f"parameter {key!r}: {len(parts)} values, expected {NUM_CLASSES} "
+                            raise ParameterError(f"parameter {key!r}: {len(parts)} values, expected {NUM_CLASSES} "
                                              f"({', '.join(TRACKING_CLASSES)})")
                         changes[name] = tuple(_convert(key, p, kind) for p in parts)
                     elif isinstance(value, (list, tuple)):
@@ -89,7 +110,7 @@ class _Params:
                         changes[name] = (_convert(key, value, kind),) * NUM_CLASSES
             else:
                 if cls:
-                    raise ValueError(f"parameter {name!r} is not per class; drop '.{cls}'")
+                    raise ParameterError(f"parameter {name!r} is not per class; drop '.{cls}'")
                 changes[name] = _convert(key, value, kind)
         return dataclasses.replace(self, **changes)
 
@@ -118,7 +139,7 @@ def _convert(key: str, value: Any, kind) -> Any:
             return False
         if isinstance(value, (int, np.integer)) and value in (0, 1):
             return bool(value)
-        raise ValueError(f"parameter {key!r}: expected a boolean, got {value!r}")
+        raise ParameterError(f"parameter {key!r}: expected a boolean, got {value!r}")
     try:
         if kind is int:
             if isinstance(value, float) and not value.is_integer():
@@ -128,23 +149,23 @@ def _convert(key: str, value: Any, kind) -> Any:
             return float(value)
         return kind(value)
     except (TypeError, ValueError):
-        raise ValueError(f"parameter {key!r}: expected {getattr(kind, '__name__', kind)}, got {value!r}") from None
+        raise ParameterError(f"parameter {key!r}: expected {getattr(kind, '__name__', kind)}, got {value!r}") from None
 
 
 def _per_class_tuple(name: str, value: Any, kind) -> Tuple:
     if isinstance(value, dict):
         unknown = set(value) - set(TRACKING_CLASSES)
         if unknown:
-            raise ValueError(f"parameter {name!r}: unknown classes {sorted(unknown)}")
+            raise ParameterError(f"parameter {name!r}: unknown classes {sorted(unknown)}")
         missing = [c for c in TRACKING_CLASSES if c not in value]
         if missing:
-            raise ValueError(f"parameter {name!r}: no value for {', '.join(missing)}")
+            raise ParameterError(f"parameter {name!r}: no value for {', '.join(missing)}")
         value = [value[c] for c in TRACKING_CLASSES]
     if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
         value = (value,) * NUM_CLASSES
     value = tuple(value)
     if len(value) != NUM_CLASSES:
-        raise ValueError(f"parameter {name!r}: {len(value)} values, expected one per class "
+        raise ParameterError(f"parameter {name!r}: {len(value)} values, expected one per class "
                          f"({', '.join(TRACKING_CLASSES)})")
     return tuple(_convert(name, v, kind) for v in value)
 
@@ -166,7 +187,7 @@ def parse_overrides(items: Iterable[str]) -> Dict[str, str]:
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise ValueError(f"--param expects NAME=VALUE or NAME.CLASS=VALUE, got {item!r}")
+            raise ParameterError(f"--param expects NAME=VALUE or NAME.CLASS=VALUE, got {item!r}")
         out[key.strip()] = value.strip()
     return out
 
@@ -188,10 +209,9 @@ class CenterPointParams(_Params):
     score_threshold: float = scalar(0.0, "drop detections scoring below this", float)
 
     def _validate(self) -> None:
-        if self.max_age < 1:
-            raise ValueError(f"max_age must be >= 1, got {self.max_age}")
-        if any(g < 0 for g in self.max_distance):
-            raise ValueError("max_distance must be >= 0")
+        self._require("max_age", lambda v: v >= 1, ">= 1")
+        self._require("max_distance", lambda v: v >= 0, ">= 0 (m)")
+        self._require_unit("score_threshold")
 
 
 @dataclass(frozen=True)
@@ -267,36 +287,21 @@ class FilterParams(_Params):
     tentative_score_factor: float = scalar(1.0, "score factor of unconfirmed tracks", float)
 
     def _validate(self) -> None:
-        for m in self.motion_model:
-            if m not in MOTION_MODELS:
-                raise ValueError(f"motion_model must be one of {MOTION_MODELS}, got {m!r}")
-        for name in ("metric", "metric2"):
-            if getattr(self, name) not in METRICS:
-                raise ValueError(f"{name} must be one of {METRICS}, got {getattr(self, name)!r}")
-        if self.nms_metric not in METRICS_SIMILARITY:
-            raise ValueError(f"nms_metric must be one of {METRICS_SIMILARITY}, got {self.nms_metric!r}")
-        if self.assignment not in ASSIGNMENTS:
-            raise ValueError(f"assignment must be one of {ASSIGNMENTS}, got {self.assignment!r}")
-        for name in ("min_hits",):
-            if any(v < 1 for v in getattr(self, name)):
-                raise ValueError(f"{name} must be >= 1")
-        for name in ("max_age", "output_max_coast"):
-            if any(v < 0 for v in getattr(self, name)):
-                raise ValueError(f"{name} must be >= 0")
-        if self.tentative_max_age < 0:
-            raise ValueError("tentative_max_age must be >= 0")
-        if any(not v > 0 for v in self.gate_distance):
-            raise ValueError("gate_distance must be > 0")
-        for name in ("pos_noise", "vel_noise", "yaw_noise", "accel_noise", "yaw_rate_noise", "jerk_noise"):
-            if any(not v > 0 for v in getattr(self, name)):
-                raise ValueError(f"{name} must be > 0")
-        if not 0.0 < self.size_smoothing <= 1.0:
-            raise ValueError("size_smoothing must be in (0, 1]")
-        if not 0.0 <= self.score_smoothing < 1.0:
-            raise ValueError("score_smoothing must be in [0, 1)")
-        if any(not 0.0 <= v <= 1.0 for v in self.score_decay):
-            raise ValueError("score_decay must be in [0, 1]")
-        if not 0.0 <= self.tentative_score_factor <= 1.0:
-            raise ValueError("tentative_score_factor must be in [0, 1]")
+        choices = (("motion_model", MOTION_MODELS), ("metric", METRICS), ("metric2", METRICS),
+                   ("nms_metric", METRICS_SIMILARITY), ("assignment", ASSIGNMENTS))
+        for name, allowed in choices:
+            self._require(name, lambda v: v in allowed, f"one of {', '.join(allowed)}")
+        self._require("min_hits", lambda v: v >= 1, ">= 1")
+        for name in ("max_age", "output_max_coast", "tentative_max_age"):
+            self._require(name, lambda v: v >= 0, ">= 0")
+        for name in ("gate_distance", "pos_noise", "vel_noise", "yaw_noise", "accel_noise", "yaw_rate_noise",
+                     "jerk_noise"):
+            self._require(name, lambda v: v > 0, "> 0")
+        # Scores and overlaps are fractions: outside [0, 1] a threshold keeps everything or
+        # nothing (score_threshold=inf tracked nothing and exited 0).
+        self._require_unit("score_threshold", "low_score_threshold", "birth_score", "nms_threshold",
+                           "score_decay", "tentative_score_factor")
+        self._require("size_smoothing", lambda v: 0.0 < v <= 1.0, "in (0, 1]")
+        self._require("score_smoothing", lambda v: 0.0 <= v < 1.0, "in [0, 1)")
         if any(lo > hi for lo, hi in zip(self.low_score_threshold, self.score_threshold)):
-            raise ValueError("low_score_threshold must not exceed score_threshold")
+            raise ParameterError("parameter low_score_threshold must not exceed score_threshold")
