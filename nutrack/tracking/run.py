@@ -1,6 +1,7 @@
 """Build a tracker by name and run it over scenes."""
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterable, Mapping, Optional
@@ -40,12 +41,16 @@ def make_tracker(method: str, *, overrides: Optional[Mapping[str, Any]] = None,
             ``low_score_threshold`` to it where higher).
         checkpoint, device: the learned model's checkpoint and torch device (``learned``).
         backend: backend of ``nutrack.ops.pairwise_affinity``.
-        params: start from these parameters instead of the method's defaults.
+        params: start from these parameters instead of the method's defaults: a parameter
+            object, or the path of a params file (``python -m nutrack.tune`` writes them;
+            ``filter`` and ``learned`` only). ``overrides`` apply on top.
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
     if score_threshold is not None and not 0.0 <= float(score_threshold) <= 1.0:
         raise ValueError(f"score threshold must be in [0, 1], got {score_threshold}")
+    if isinstance(params, (str, os.PathLike)):
+        params = _params_from_file(method, os.fspath(params))
     if method == "centerpoint":
         p = params or CenterPointParams()
         if score_threshold is not None:
@@ -64,6 +69,18 @@ def make_tracker(method: str, *, overrides: Optional[Mapping[str, Any]] = None,
         return FilterTracker(p, backend=backend)
     scorer = load_learned_scorer(checkpoint, device=device)
     return FilterTracker(p, scorer=scorer, backend=backend)
+
+
+def _params_from_file(method: str, path: str) -> FilterParams:
+    from nutrack.tracking.params_file import read_params_file
+
+    if method == "centerpoint":
+        raise ValueError("a params file holds filter-tracker parameters (filter and learned); centerpoint keeps "
+                         "CenterPoint's published values")
+    if method == "filter":
+        return read_params_file(path, FilterParams())
+    # the learned tracker takes the file's life cycle and thresholds, and keeps its own motion
+    return read_params_file(path, learned_params(), skip=("motion_model",))
 
 
 @dataclass
