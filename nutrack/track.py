@@ -43,6 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="centerpoint: drop detections below it (default: none, as published); filter/learned: "
                         "detections below it neither start tracks nor match in the first stage (default: the "
                         "per-class score_threshold parameter)")
+    p.add_argument("--params", metavar="FILE",
+                   help="start from the parameters of this params file (python -m nutrack.tune writes them; "
+                        "filter and learned); --param overrides single values")
     p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                    help="override a tracker parameter (repeatable), e.g. max_age=4, match_threshold.pedestrian=-0.2 "
                         "or a comma-separated value per class; see docs/tracking.md")
@@ -184,7 +187,8 @@ def _make_tracker(a: argparse.Namespace):
 
     try:
         return make_tracker(a.method, overrides=parse_overrides(a.param), score_threshold=a.score_threshold,
-                            checkpoint=a.checkpoint, device=a.device or "cpu", backend=a.backend)
+                            checkpoint=a.checkpoint, device=a.device or "cpu", backend=a.backend,
+                            params=a.params)
     except UserError:
         raise
     except (ValueError, LearnedModelUnavailable) as e:  # the arguments' fault, named by make_tracker

@@ -175,3 +175,22 @@ def test_tuning_on_val_warns(synthetic_dataset, tmp_path, capsys):
     warn_if_val("mini_val")
     warn_if_val("mini_train")
     assert capsys.readouterr().err.count("warning") == 2
+
+
+def test_track_uses_a_params_file_and_param_overrides_it(synthetic_dataset, tmp_path):
+    from nutrack.track import main as track_main
+
+    ds, split = synthetic_dataset, synthetic_dataset.val_split
+    strict = str(tmp_path / "strict.json")
+    write_params_file(strict, FilterParams().with_overrides({"score_threshold": 0.99, "birth_score": 0.99}))
+    common = ["--dataroot", ds.dataroot, "--version", ds.version, "--split", split,
+              "--detections", ds.detections[split], "--quiet"]
+
+    def boxes(*extra):
+        out = tmp_path / f"tracks{len(list(tmp_path.iterdir()))}.json"
+        assert track_main([*common, "--out", str(out), *extra]) == 0
+        return sum(len(v) for v in json.loads(out.read_text())["results"].values())
+
+    default, tuned = boxes(), boxes("--params", strict)
+    overridden = boxes("--params", strict, "--param", "score_threshold=0.2", "--param", "birth_score=0.2")
+    assert tuned < default and overridden == default
