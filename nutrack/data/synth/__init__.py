@@ -40,9 +40,9 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .boxes import quaternion_from_yaw, transform_boxes, transform_matrix
-from .classes import CLASS_TO_ID, NUM_CLASSES
-from .detections import DEFAULT_META, DetectionSet, Detections, atomic_write_bytes, write_detections
+from ..boxes import quaternion_from_yaw, transform_boxes, transform_matrix
+from ..classes import CLASS_TO_ID, NUM_CLASSES
+from ..detections import DEFAULT_META, DetectionSet, Detections, atomic_write_bytes, write_detections
 
 __all__ = [
     "SynthConfig",
@@ -1245,7 +1245,7 @@ class DefaultDataset:
 
 def _write_detection_files(dataroot: str, cfg: SynthConfig, noise: DetectorNoise, det_dir: str,
                            progress: bool) -> Dict[str, str]:
-    from .nuscenes_io import NuScenesData
+    from ..nuscenes_io import NuScenesData
 
     data = NuScenesData(dataroot, cfg.version)
     out = {}
@@ -1370,7 +1370,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if a.simulate:
             if not a.dataroot or not a.split:
                 p.error("--simulate needs --dataroot, --version and --split")
-            from .nuscenes_io import NuScenesData
+            from ..nuscenes_io import NuScenesData
 
             data = NuScenesData(a.dataroot, a.version)
             dets = simulate_detections(data, a.split, seed=a.seed, progress=not a.quiet)
