@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from nutrack.model import AssociationNet, ModelConfig, association_loss, make_objects
-from nutrack.model.data import FrameRecord, batch_to_device, collate, frame_pairs
+from nutrack.model.training_data import FrameRecord, batch_to_device, collate, frame_pairs
 
 # (device, torch intra-op threads): the CPU with 1 thread (nutrack.train's default) and with 2
 DEVICES = [("cpu", 1), ("cpu", 2)] + ([("cuda", None)] if torch.cuda.is_available() else [])
@@ -81,7 +81,7 @@ def test_bench_scorer_frame(benchmark, scenes, device, threads):
     from nutrack.tracking.scorer import FrameContext, TrackView
 
     model = AssociationNet(ModelConfig()).to(device).eval()
-    scorer = LearnedScorer(model, device=device)
+    scorer = LearnedScorer(model, device=device, threads=threads)  # the thread count under test
     f0, f1 = scenes[0][0], scenes[0][1]
     n = len(f0.objects)
     pts = np.concatenate([np.random.default_rng(1).uniform(-60, 60, (30000, 3)),

@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from nutrack.model import AssociationNet, ModelConfig, association_loss, make_objects, pair_probabilities
-from nutrack.model.data import FrameRecord, batch_to_device, collate, frame_pairs
 from nutrack.model.features import (POINT_DIM, candidate_pairs, gather_object_points, pair_geometry,
                                     predict_boxes)
+from nutrack.model.training_data import FrameRecord, batch_to_device, collate, frame_pairs
 
 
 def _scene(rng, n_obj=12, n_frames=5, n_fp=2, dt=0.5):

@@ -1,7 +1,10 @@
 """``python -m nutrack.train`` on a tiny embedded dataset: the no-argument command, resume after
-a kill equals an uninterrupted run, a 2-process gloo run, non-finite loss, configuration errors."""
+a kill equals an uninterrupted run, a 2-process gloo run, non-finite loss, configuration errors,
+and the one-line errors (exit code 2, no output) for what a user can get wrong."""
+import errno
 import json
 import os
+import signal
 import subprocess
 import sys
 
@@ -47,6 +50,42 @@ def _state(path):
     return torch.load(path, map_location="cpu", weights_only=False)
 
 
+def _one_line_error(capsys_or_stderr, *needles):
+    """The stderr of a failed command: exactly one line, ``nutrack.train: error: ...``, holding
+    every needle."""
+    err = capsys_or_stderr if isinstance(capsys_or_stderr, str) else capsys_or_stderr.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    for n in needles:
+        assert n in lines[0], lines[0]
+    return lines[0]
+
+
+#: runs nutrack.train and SIGKILLs itself once the given global step is done (and its
+#: checkpoint, if one was due, written): a real kill at a known point
+_KILLED_AT_STEP = """
+import os, signal, sys
+from nutrack.train import main
+
+def kill_after(step):
+    def hook(trainer):
+        if trainer.state.global_step >= step:
+            os.kill(os.getpid(), signal.SIGKILL)
+    return hook
+
+sys.exit(main(sys.argv[2:], step_hooks=[kill_after(int(sys.argv[1]))]))
+"""
+
+
+@pytest.fixture(scope="module")
+def finished_run(cache, tmp_path_factory):
+    """A complete FAST run (2 epochs), shared by the tests that only read it."""
+    out = tmp_path_factory.mktemp("finished") / "run"
+    r = _run([*FAST, "-o", str(out)], cache, out.parent)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return out
+
+
 def test_no_argument_command(cache, tmp_path):
     """The documented no-argument command (shrunk by NUTRACK_TRAIN_TINY=1): trains, tracks val,
     prints the devkit metrics of learned, filter and centerpoint, fills the run directory."""
@@ -68,16 +107,18 @@ def test_no_argument_command(cache, tmp_path):
     assert metrics["train_frame_pairs_per_s"] > 0
 
 
-def test_resume_after_kill_equals_uninterrupted(cache, tmp_path):
-    full, killed = tmp_path / "full", tmp_path / "killed"
-    r = _run([*FAST, "-o", str(full)], cache, tmp_path)
-    assert r.returncode == 0, r.stderr[-3000:]
-    # killed in the middle of epoch 2 (a step after its last checkpoint), then resumed
-    r = _run([*FAST, "-o", str(killed), "--checkpoint-every", "2", "--abort-after-step", "9"], cache, tmp_path)
-    assert r.returncode == 75, r.stderr[-3000:]
-    assert _state(killed / "last.pt")["train_state"]["epoch"] == 1
+def test_resume_after_kill_equals_uninterrupted(cache, tmp_path, finished_run):
+    full, killed = finished_run, tmp_path / "killed"
+    # SIGKILLed in the middle of epoch 2 (a step after its last checkpoint), then resumed
+    r = subprocess.run([sys.executable, "-c", _KILLED_AT_STEP, "9", *FAST, "-o", str(killed),
+                        "--checkpoint-every", "2"], cwd=tmp_path, env=_env(cache), capture_output=True, text=True,
+                       timeout=240)
+    assert r.returncode == -signal.SIGKILL, r.stderr[-3000:]
+    saved = _state(killed / "last.pt")["train_state"]
+    assert saved["epoch"] == 1 and 0 < saved["step_in_epoch"] < saved["global_step"] < 9
     r = _run([*FAST, "--resume", str(killed)], cache, tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
+    assert f"at epoch 2, step {saved['step_in_epoch']}" in r.stderr
     a, b = _state(full / "last.pt"), _state(killed / "last.pt")
     assert a["train_state"]["global_step"] == b["train_state"]["global_step"]
     for k in a["model"]:
@@ -90,6 +131,24 @@ def test_resume_after_kill_equals_uninterrupted(cache, tmp_path):
     assert ma["comparison"]["learned"]["amota"] == mb["comparison"]["learned"]["amota"]
     for key in ("val_loss", "train_loss", "threshold"):
         assert [h[key] for h in ma["history"]] == [h[key] for h in mb["history"]]
+
+
+def test_resume_of_a_complete_run_does_nothing(cache, tmp_path, finished_run):
+    """All epochs trained and evaluated: resuming says so, exits 0, retrains and rewrites nothing."""
+    files = ("last.pt", "best.pt", "metrics.json")
+    before = {f: (finished_run / f).read_bytes() for f in files}
+    r = _run([*FAST, "--resume", str(finished_run)], cache, tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "already complete (2 epochs trained" in r.stderr and "resumed" not in r.stderr, r.stderr
+    assert any(line.startswith("learned") for line in r.stdout.splitlines()), r.stdout  # the saved table
+    assert {f: (finished_run / f).read_bytes() for f in files} == before
+
+
+def test_the_threshold_in_checkpoints_is_the_last_decided(finished_run):
+    history = json.loads((finished_run / "metrics.json").read_text())["history"]
+    last, best = _state(finished_run / "last.pt"), _state(finished_run / "best.pt")
+    assert last["model_config"]["threshold"] == history[-1]["threshold"] == last["train_state"]["threshold"]
+    assert best["model_config"]["threshold"] == history[best["train_state"]["best"]["epoch"] - 1]["threshold"]
 
 
 def test_two_process_gloo(cache, tmp_path):
@@ -122,10 +181,10 @@ def test_resume_needs_a_checkpoint(cache, tmp_path, monkeypatch, capsys):
 
 
 def test_non_finite_loss_stops_and_keeps_checkpoint(cache, tmp_path, monkeypatch, capsys):
-    import nutrack.model
+    import nutrack.train.trainer as trainer
     from nutrack import train
 
-    real = nutrack.model.association_loss
+    real = trainer.association_loss
     calls = {"n": 0}
 
     def bad_after_three(logits, nomatch, batch, *args, **kw):
@@ -133,7 +192,7 @@ def test_non_finite_loss_stops_and_keeps_checkpoint(cache, tmp_path, monkeypatch
         calls["n"] += 1
         return (loss * float("nan"), p, n) if calls["n"] == 4 else (loss, p, n)
 
-    monkeypatch.setattr(nutrack.model, "association_loss", bad_after_three)
+    monkeypatch.setattr(trainer, "association_loss", bad_after_three)
     monkeypatch.setenv("NUTRACK_CACHE", cache)
     out = tmp_path / "nan"
     rc = train.main([*FAST, "--checkpoint-every", "2", "-o", str(out)])
@@ -147,17 +206,18 @@ def test_non_finite_loss_stops_and_keeps_checkpoint(cache, tmp_path, monkeypatch
 def test_batches_without_negatives_are_logged_skips(cache, tmp_path, monkeypatch, caplog):
     import numpy as np
 
-    import nutrack.model.data as mdata
+    import nutrack.train.trainer as trainer
     from nutrack import train
+    from nutrack.model.features import DEFAULT_GATES
 
-    real = mdata.collate
+    real = trainer.collate
 
-    def only_positives(scenes, pairs, nsample_q, rng, gates=mdata.DEFAULT_GATES):
+    def only_positives(scenes, pairs, nsample_q, rng, gates=DEFAULT_GATES):
         b = real(scenes, pairs, nsample_q, rng, gates)
         b["labels"] = np.ones_like(b["labels"])
         return b
 
-    monkeypatch.setattr(mdata, "collate", only_positives)
+    monkeypatch.setattr(trainer, "collate", only_positives)
     monkeypatch.setenv("NUTRACK_CACHE", cache)
     caplog.set_level("WARNING", logger="nutrack.train")
     rc = train.main([*FAST, "--epochs", "1", "-o", str(tmp_path / "skip")])
@@ -178,21 +238,113 @@ def test_existing_run_needs_resume(cache, tmp_path, monkeypatch, capsys):
     assert "already holds a run" in capsys.readouterr().err
 
 
-def test_checkpoint_drives_track_cli(cache, tmp_path, monkeypatch, capsys):
+def test_checkpoint_drives_track_cli(cache, tmp_path, finished_run, monkeypatch):
     """A trained checkpoint through the tracker's entry point: python -m nutrack.track --method learned."""
-    from nutrack import track, train
+    from nutrack import track
     from nutrack.data.synth import SynthConfig, default_dataset
 
     monkeypatch.setenv("NUTRACK_CACHE", cache)
-    out = tmp_path / "run"
-    assert train.main([*FAST, "--epochs", "1", "-o", str(out)]) == 0
     ds = default_dataset(root=cache, cfg=SynthConfig.tiny(train_scenes=2), progress=False)
     res = tmp_path / "learned.json"
     rc = track.main(["--dataroot", ds.dataroot, "--version", ds.version, "--split", ds.val_split,
                      "--detections", ds.detections[ds.val_split], "--method", "learned",
-                     "--checkpoint", str(out / "best.pt"), "--out", str(res), "--quiet"])
+                     "--checkpoint", str(finished_run / "best.pt"), "--out", str(res), "--quiet"])
     assert rc == 0 and res.is_file()
     from nutrack.data import NuScenesData, load_tracking_results
 
     frames, _ = load_tracking_results(str(res), NuScenesData(ds.dataroot, ds.version), ds.val_split)
     assert sum(len(f) for f in frames.values()) > 0
+
+
+# ------------------------------------------------------------------------------------------
+# one-line errors: exit code 2, one line on stderr, no output
+# ------------------------------------------------------------------------------------------
+
+
+def _bad_checkpoints(tmp_path, real):
+    """Files that are not usable checkpoints, by what is wrong with them, made from the real
+    checkpoint ``real``."""
+    from nutrack.model import AssociationNet, ModelConfig
+
+    whole = real.read_bytes()
+    files = {"random": os.urandom(4096), "json": b'{"format": "nutrack.model/1", "model": {}}', "empty": b"",
+             "truncated": whole[:len(whole) // 2]}
+    # another width: the weights of a hidden=16 network in a checkpoint of a hidden=64 run
+    ck = _state(real)
+    ck["model"] = AssociationNet(ModelConfig(hidden=16)).state_dict()
+    torch.save(ck, tmp_path / "width.pt")
+    paths = {"width": tmp_path / "width.pt"}
+    for name, data in files.items():
+        paths[name] = tmp_path / f"{name}.pt"
+        paths[name].write_bytes(data)
+    return paths
+
+
+BAD_CHECKPOINTS = ("random", "json", "empty", "width", "truncated")
+
+
+@pytest.mark.parametrize("kind", BAD_CHECKPOINTS)
+def test_resume_from_an_unusable_checkpoint_is_one_line(cache, tmp_path, monkeypatch, capsys, finished_run, kind):
+    from nutrack import train
+
+    monkeypatch.setenv("NUTRACK_CACHE", cache)
+    path = _bad_checkpoints(tmp_path, finished_run / "last.pt")[kind]
+    before = sorted(os.listdir(tmp_path))
+    assert train.main(["--resume", str(path), "--quiet"]) == 2
+    _one_line_error(capsys, "nutrack.train: error: --resume", str(path))
+    assert sorted(os.listdir(tmp_path)) == before
+
+
+def test_output_under_a_file_or_unwritable_folder_fails_before_any_work(tmp_path, monkeypatch, capsys):
+    import nutrack.data.synth
+    from nutrack import train
+
+    def no_work(*a, **k):
+        raise AssertionError("the dataset was touched before --output was checked")
+
+    monkeypatch.setattr(nutrack.data.synth, "default_dataset", no_work)
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    read_only = tmp_path / "read_only"
+    read_only.mkdir()
+    real_access = os.access  # root ignores permission bits: make the folder read-only for the check
+    monkeypatch.setattr(os, "access", lambda p, mode: False if os.fspath(p) == str(read_only) else real_access(p, mode))
+    for out, needle in ((a_file / "run", "is a file"), (a_file, "is a file"), (read_only / "run", "no permission")):
+        assert train.main([*FAST, "-o", str(out)]) == 2, out
+        _one_line_error(capsys, "nutrack.train: error: --output", needle)
+    assert sorted(os.listdir(tmp_path)) == ["a_file", "read_only"] and not os.listdir(read_only)
+
+
+def test_a_full_disk_is_one_line(cache, tmp_path, monkeypatch, capsys):
+    from nutrack import train
+
+    def disk_full(obj, f):
+        f.write(b"partial")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setenv("NUTRACK_CACHE", cache)
+    monkeypatch.setattr(torch, "save", disk_full)
+    out = tmp_path / "run"
+    assert train.main([*FAST, "--epochs", "1", "-o", str(out)]) == 2
+    _one_line_error(capsys, "nutrack.train: error: no space left on the device")
+    assert not [n for n in os.listdir(out) if n.endswith((".pt", ".tmp"))]  # no torn or stray checkpoint
+
+
+def test_device_bogus_is_one_line(tmp_path, monkeypatch, capsys):
+    from nutrack import train
+
+    monkeypatch.setenv("NUTRACK_CACHE", str(tmp_path / "cache"))  # stays empty: nothing is generated
+    assert train.main([*FAST, "--device", "bogus", "-o", str(tmp_path / "run")]) == 2
+    _one_line_error(capsys, "nutrack.train: error: --device 'bogus'")
+    assert not os.listdir(tmp_path)
+
+
+def test_without_the_train_extra_is_one_line(tmp_path):
+    """torch (or tensorboard) not installed: say how to install the [train] extra."""
+    shadow = tmp_path / "shadow"
+    shadow.mkdir()
+    (shadow / "torch.py").write_text("raise ModuleNotFoundError(\"No module named 'torch'\", name='torch')\n")
+    r = _run([], str(tmp_path / "cache"), tmp_path, PYTHONPATH=os.pathsep.join([str(shadow), REPO]))
+    assert r.returncode == 2, r.stderr[-3000:]
+    _one_line_error(r.stderr, "nutrack.train: error:", 'pip install -e ".[train]"', "torch")
+    assert sorted(os.listdir(tmp_path)) == ["shadow"]

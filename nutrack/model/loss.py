@@ -13,7 +13,7 @@ __all__ = ["association_loss"]
 def association_loss(logits: torch.Tensor, nomatch: torch.Tensor, batch: Dict[str, torch.Tensor],
                      normalization: str = "sigmoid", alpha: float = 0.25, gamma: float = 2.0
                      ) -> Tuple[torch.Tensor, int, int]:
-    """Focal loss of a :func:`nutrack.model.data.collate` batch.
+    """Focal loss of a :func:`nutrack.model.training_data.collate` batch.
 
     * ``sigmoid``: binary focal loss of every pair, summed and divided by the number of
       positives (at least one), as for dense detection.

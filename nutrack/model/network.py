@@ -119,7 +119,7 @@ class AssociationNet(nn.Module):
         return self.nomatch(ft).squeeze(1)
 
     def forward(self, batch: Dict[str, torch.Tensor]) -> Tuple[torch.Tensor, torch.Tensor]:
-        """Training forward: ``batch`` from :func:`nutrack.model.data.collate` (on the device).
+        """Training forward: ``batch`` from :func:`nutrack.model.training_data.collate` (on the device).
 
         Returns pair logits ``(P,)`` and no-match logits of the queries ``(Q,)``. The no-match
         head always runs (so every parameter receives a gradient, as DDP requires); the

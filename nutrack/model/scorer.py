@@ -1,6 +1,6 @@
 """The learned scorer: the association network behind the tracker's ``learned`` method.
 
-It follows the contract of :mod:`nutrack.tracking.scorer` (``kind``, ``threshold``,
+It follows the scorer contract of :mod:`nutrack.scoring` (``kind``, ``threshold``,
 ``__call__``, ``reset``, ``observe``). Each live track is represented, as in training, by the
 detection it was last updated with (its box, velocity, score, class and encoded features,
 kept per track id in :meth:`LearnedScorer.observe`) moved to the current time with that
@@ -8,51 +8,31 @@ detection's velocity (constant velocity, no acceleration).
 """
 from __future__ import annotations
 
-import os
 from typing import Dict, Optional
 
 import numpy as np
 import torch
 
+from nutrack.model.checkpoint import CHECKPOINT_FORMAT, load_model
 from nutrack.model.features import candidate_pairs, make_objects, pair_geometry, predict_boxes
 from nutrack.model.network import AssociationNet, ModelConfig, object_tensors, pair_probabilities
+from nutrack.model.threads import torch_threads
+from nutrack.scoring import Scorer
 
 __all__ = ["LearnedScorer", "load_scorer", "load_model", "CHECKPOINT_FORMAT"]
 
-CHECKPOINT_FORMAT = "nutrack.model/1"
-
-try:
-    from nutrack.tracking.scorer import Scorer as _ScorerBase
-except ImportError:  # pragma: no cover - the tracking package is built concurrently
-    _ScorerBase = object
-
-
-def load_model(checkpoint: str, device="cpu"):
-    """``(AssociationNet, checkpoint dict)`` from a checkpoint written by ``nutrack.train``."""
-    if not os.path.isfile(checkpoint):
-        raise ValueError(f"checkpoint {checkpoint!r} does not exist")
-    ck = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    if not isinstance(ck, dict) or ck.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{checkpoint}: not a nutrack.train checkpoint (format {CHECKPOINT_FORMAT})")
-    model = AssociationNet(ModelConfig.from_dict(ck["model_config"]))
-    model.load_state_dict(ck["model"])
-    model.to(device).eval()
-    return model, ck
-
 
 def load_scorer(checkpoint: str, device: str = "cpu", threads: Optional[int] = 1) -> "LearnedScorer":
-    """The :class:`LearnedScorer` of a checkpoint (the tracker's ``--method learned`` entry).
+    """The :class:`LearnedScorer` of a checkpoint (the tracker's ``--method learned`` entry);
+    raises :class:`nutrack.model.checkpoint.CheckpointError` for an unusable file.
 
-    On the CPU this sets torch's intra-op threads to ``threads`` (default 1; ``None`` leaves
-    them): the network's per-frame tensors are tiny, and torch's thread pool made the tracker
-    25x slower on a busy 2-core machine (2.7 vs 68 frames/s)."""
-    if threads is not None and torch.device(device).type == "cpu":
-        torch.set_num_threads(int(threads))
+    ``threads``: torch intra-op threads while the scorer runs (see :class:`LearnedScorer`)."""
     model, ck = load_model(checkpoint, device)
-    return LearnedScorer(model, device=device, nsweeps=int(ck.get("data", {}).get("nsweeps", 1)))
+    return LearnedScorer(model, device=device, nsweeps=int(ck.get("data", {}).get("nsweeps", 1)),
+                         threads=threads)
 
 
-class LearnedScorer(_ScorerBase):
+class LearnedScorer(Scorer):
     """Scores (track, detection) pairs with an :class:`AssociationNet`.
 
     Returns normalised scores in 0-1 for the pairs within the class gate and ``-inf`` for
@@ -61,14 +41,21 @@ class LearnedScorer(_ScorerBase):
     Args:
         model: the network (eval mode); device: its torch device; nsweeps: lidar sweeps per
             frame the model was trained with (used when the scorer loads points itself).
+        threshold: the match threshold (default: the model's).
+        threads: torch intra-op threads on the CPU while the scorer runs (default 1), put
+            back after each call; ``None`` leaves torch's setting alone. The network's
+            per-frame tensors are tiny, and torch's thread pool made the tracker 25x slower on
+            a busy 2-core machine (2.7 vs 68 frames/s); scoping the setting to the scorer's
+            calls keeps that speed without changing the rest of the process.
     """
 
     kind = "similarity"
 
     def __init__(self, model: AssociationNet, device="cpu", nsweeps: int = 1,
-                 threshold: Optional[float] = None):
+                 threshold: Optional[float] = None, threads: Optional[int] = 1):
         self.model = model.eval()
         self.device = torch.device(device)
+        self.threads = threads if self.device.type == "cpu" else None
         self.config: ModelConfig = model.config
         self.threshold = float(self.config.threshold if threshold is None else threshold)
         self.nsweeps = nsweeps
@@ -110,10 +97,17 @@ class LearnedScorer(_ScorerBase):
         return self.model.encode(object_tensors(obj, self.device))
 
     # -- the scorer contract ---------------------------------------------------------------
-    @torch.inference_mode()
     def __call__(self, tracks, detections, context, candidates: Optional[np.ndarray] = None) -> np.ndarray:
         """Normalised scores ``(M, N)`` float32 of the pairs inside the model's class gate (and
         inside the tracker's ``candidates`` when given); ``-inf`` elsewhere."""
+        with torch_threads(self.threads), torch.inference_mode():
+            return self._score(tracks, detections, context, candidates)
+
+    def observe(self, track_ids, detection_index, detections, context) -> None:
+        with torch_threads(self.threads), torch.inference_mode():
+            self._observe(track_ids, detection_index, detections, context)
+
+    def _score(self, tracks, detections, context, candidates: Optional[np.ndarray]) -> np.ndarray:
         m, n = len(tracks), len(detections)
         out = np.full((m, n), -np.inf, np.float32)
         if m == 0 or n == 0:
@@ -160,8 +154,7 @@ class LearnedScorer(_ScorerBase):
         out[ti, di] = prob.float().cpu().numpy()
         return out
 
-    @torch.inference_mode()
-    def observe(self, track_ids, detection_index, detections, context) -> None:
+    def _observe(self, track_ids, detection_index, detections, context) -> None:
         ids = np.asarray(track_ids).reshape(-1)
         di = np.asarray(detection_index, np.int64).reshape(-1)
         upd = np.flatnonzero(di >= 0)

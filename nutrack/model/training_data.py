@@ -15,7 +15,6 @@ the PointNet features are computed from them on the fly at every step.
 """
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence
 
@@ -26,8 +25,6 @@ from nutrack.model.features import (DEFAULT_GATES, ObjectInputs, candidate_pairs
                                     predict_boxes)
 
 __all__ = ["FrameRecord", "build_frames", "frame_pairs", "collate", "batch_to_device", "MIN_NSAMPLE_Q"]
-
-log = logging.getLogger("nutrack.train")
 
 #: a frame pair needs at least two queries: one cannot learn to tell tracks apart from one.
 MIN_NSAMPLE_Q = 2

@@ -5,33 +5,20 @@ The filter tracker scores pairs with :class:`AffinityScorer` (``nutrack.ops.pair
 on the predicted track boxes and the detections); the learned tracker with the network of
 ``nutrack.model``, loaded by :func:`load_learned_scorer`.
 
-Contract for a scorer (what ``nutrack.model.load_scorer(checkpoint, device)`` must return):
-
-* ``kind``: ``"similarity"`` (larger is better, the default) or ``"distance"`` (smaller is
-  better).
-* ``threshold`` (optional float or per-class sequence): the gate a pair must pass to match
-  (``> threshold`` for similarities, ``< threshold`` for distances). When absent, the
-  tracker's ``match_threshold`` parameter applies.
-* ``__call__(tracks: TrackView, detections: Detections, context: FrameContext,
-  candidates: (M, N) bool or None) -> (M, N)`` float array (numpy, or torch/cupy: it is
-  moved to the host). ``candidates`` is the tracker's gate (same class and predicted
-  centre within the class's ``gate_distance``); pairs outside it never match whatever
-  their score, so a scorer may skip them (any value there is ignored). Pairs the scorer
-  rules out may hold ``-inf`` (similarity) / ``+inf`` (distance) or NaN.
-* ``reset()``: called at the start of every scene.
-* ``observe(track_ids, detection_index, detections, context)``: called at the end of every
-  frame with the ids of the live tracks and, for each, the index of the detection it was
-  updated with this frame (-1 when it was not), so a scorer can keep per-track features
-  (for instance point-cloud embeddings) keyed by track id.
+The contract a scorer follows (``kind``, ``threshold``, ``__call__``, ``reset``,
+``observe``) and the types it receives (:class:`TrackView`, :class:`FrameContext`) live in the
+leaf module :mod:`nutrack.scoring`, which :mod:`nutrack.model` imports too; they are
+re-exported here. ``nutrack.model`` is imported only by :func:`load_learned_scorer`, when a
+learned scorer is asked for: the dependency runs one way, tracking -> model.
 """
 from __future__ import annotations
 
-import abc
 import importlib
-from dataclasses import dataclass
-from typing import Any, Callable, Optional, Sequence, Union
+from typing import Optional
 
 import numpy as np
+
+from nutrack.scoring import FrameContext, Scorer, TrackView
 
 __all__ = [
     "TrackView",
@@ -43,68 +30,6 @@ __all__ = [
     "affinity",
     "gated_affinity",
 ]
-
-
-@dataclass(frozen=True)
-class TrackView:
-    """Read-only arrays of the live tracks at association time (after prediction).
-
-    ids (M,) int64; classes (M,) int64; boxes (M, 7) float32 predicted to this frame;
-    velocities (M, 2) float32; scores (M,) float32 last reported score; hits (M,) matches so
-    far; age (M,) frames since birth; time_since_update (M,) frames since the last match
-    (1 for a track matched in the previous frame); confirmed (M,) bool.
-    """
-
-    ids: np.ndarray
-    classes: np.ndarray
-    boxes: np.ndarray
-    velocities: np.ndarray
-    scores: np.ndarray
-    hits: np.ndarray
-    age: np.ndarray
-    time_since_update: np.ndarray
-    confirmed: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-
-@dataclass(frozen=True)
-class FrameContext:
-    """What a scorer may want to know about the frame besides the detections.
-
-    timestamp: seconds; time_lag: seconds since the previous frame of the scene (0 at its
-    start); index: frame index in the scene; sample_token: nuScenes sample token or None;
-    frame: the data layer's :class:`nutrack.data.Frame` (ego pose, calibration, lidar path)
-    when tracking a dataset, else None; points: a callable returning the frame's LIDAR_TOP
-    points in the global frame (loaded on first use), or None.
-    """
-
-    timestamp: float
-    time_lag: float
-    index: int
-    sample_token: Optional[str] = None
-    frame: Any = None
-    points: Optional[Callable[[], np.ndarray]] = None
-
-
-class Scorer(abc.ABC):
-    """Scores every (track, detection) pair; see the module docstring for the contract."""
-
-    kind: str = "similarity"
-    threshold: Optional[Union[float, Sequence[float]]] = None
-
-    def reset(self) -> None:
-        """A new scene starts."""
-
-    @abc.abstractmethod
-    def __call__(self, tracks: TrackView, detections, context: FrameContext,
-                 candidates: Optional[np.ndarray] = None) -> np.ndarray:
-        """(M, N) affinity of tracks x detections; only ``candidates`` pairs matter."""
-
-    def observe(self, track_ids: np.ndarray, detection_index: np.ndarray, detections,
-                context: FrameContext) -> None:
-        """End of a frame: live track ids and the detection each was updated with (-1: none)."""
 
 
 def affinity(boxes_a, boxes_b, metric: str, classes_a=None, classes_b=None, fill: Optional[float] = None,

@@ -1,0 +1,99 @@
+"""A whole training run: the run directory, the data, the :class:`~nutrack.train.trainer.Trainer`,
+then the final comparison and ``metrics.json``."""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from typing import Any, Dict, Optional, Sequence
+
+from nutrack._io import atomic_write_json
+from nutrack.model.threads import torch_threads
+from nutrack.train.checkpoints import seed_everything
+from nutrack.train.config import TrainConfig
+from nutrack.train.dist import Dist, barrier, init_distributed
+from nutrack.train.evaluation import final_comparison, format_summary
+from nutrack.train.inputs import TrainingInputs, load_inputs
+from nutrack.train.rundir import METRICS, new_run, resumed_run
+from nutrack.train.trainer import StepHook, Trainer, TrainState
+
+__all__ = ["train"]
+
+log = logging.getLogger("nutrack.train")
+
+
+def train(config: TrainConfig, resume: Optional[str] = None, step_hooks: Sequence[StepHook] = ()) -> Dict[str, Any]:
+    """Train (or, with ``resume`` a run directory or checkpoint, ``""`` for ``config.output``,
+    continue) a run, compare it with the baselines; returns what ``metrics.json`` holds.
+
+    torch's CPU thread count is ``config.threads`` for the run and restored afterwards."""
+    config.validate()
+    with torch_threads(config.threads):
+        dist, device = init_distributed(config.device)
+        progress = not config.quiet and dist.main
+        ck = None
+        if resume is not None:
+            config, ck = resumed_run(config, resume, dist)
+            done = _completed_summary(config, ck, dist)
+            if done is not None:
+                return done
+        else:
+            config = new_run(config, dist, progress)
+        seed_everything(config.seed)
+        inputs = _load(config, dist, progress)
+        trainer = Trainer(config, inputs, dist, device, step_hooks)
+        if ck is not None:
+            trainer.restore(ck)
+            if dist.main:
+                log.info("resumed %s at epoch %d, step %d", config.output, trainer.state.epoch + 1,
+                         trainer.state.step_in_epoch)
+        trainer.fit()
+        return _finish(trainer, progress)
+
+
+def _load(config: TrainConfig, dist: Dist, progress: bool) -> TrainingInputs:
+    t0 = time.perf_counter()
+    inputs = load_inputs(config, progress)
+    if dist.main:  # the run directory appears once the data is known to be good
+        atomic_write_json(os.path.join(config.output, "config.json"), config.to_dict(), indent=True)
+        log.info("data: %d train frame pairs (%d scenes), %d val frame pairs, prepared in %.1f s",
+                 len(inputs.train_pairs), len(inputs.train_scenes), len(inputs.val_pairs), time.perf_counter() - t0)
+    return inputs
+
+
+def _completed_summary(config: TrainConfig, ck: Dict[str, Any], dist: Dist) -> Optional[Dict[str, Any]]:
+    """The saved summary when the run being resumed has nothing left to do (all ``--epochs``
+    trained and ``metrics.json`` written): it is printed again, nothing is retrained or
+    re-evaluated. None when there is work left, including a final comparison the run was
+    killed in."""
+    done = TrainState.from_checkpoint(ck).epoch
+    if done < config.epochs:
+        return None
+    path = os.path.join(config.output, METRICS)
+    try:
+        with open(path, "rb") as f:
+            summary = json.load(f)
+    except (OSError, ValueError):
+        if dist.main:
+            log.info("%s: all %d epochs trained, no %s yet: running the final comparison", config.output, done,
+                     METRICS)
+        return None
+    if dist.main:
+        log.info("%s is already complete (%d epochs trained, --epochs %d): nothing to do; pass a larger "
+                 "--epochs to train further", config.output, done, config.epochs)
+        print(format_summary(summary), flush=True)
+    return summary
+
+
+def _finish(trainer: Trainer, progress: bool) -> Dict[str, Any]:
+    st, cfg, dist = trainer.state, trainer.config, trainer.dist
+    summary = {"run_dir": cfg.output, "config": cfg.to_dict(), "history": st.history, "best": st.best,
+               "skipped_batches": st.skipped, "train_frame_pairs_per_s": st.pairs_seen / max(st.train_seconds, 1e-9),
+               "device": str(trainer.device), "world_size": dist.world}
+    if dist.main:
+        summary["comparison"] = final_comparison(cfg, trainer.inputs, trainer.best_path, trainer.device, progress)
+        atomic_write_json(os.path.join(cfg.output, METRICS), summary, indent=True)
+        print(format_summary(summary), flush=True)
+    barrier(dist)
+    return summary
