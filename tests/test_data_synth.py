@@ -105,10 +105,27 @@ def test_config_validation(tmp_path):
         SynthConfig(keyframes=1).validate()
     with pytest.raises(ValueError, match="ground_keep"):
         SynthConfig(ground_keep=2.0).validate()
+    with pytest.raises(ValueError, match="density must be a finite number"):
+        SynthConfig(density=float("nan")).validate()
+    with pytest.raises(ValueError, match="train_scenes must be an integer"):
+        SynthConfig(train_scenes=True).validate()
+    with pytest.raises(ValueError, match="must not both be 0"):
+        SynthConfig(train_scenes=0, val_scenes=0).validate()
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "x").write_text("x")
     with pytest.raises(ValueError, match="not an empty folder"):
         generate_dataset(str(tmp_path / "full"), SMALL, progress=False)
+
+
+@pytest.mark.parametrize("write", [build, generate_dataset])
+def test_both_writers_validate_before_any_work(tmp_path, write):
+    """build used to skip validation: 100 mini_train scenes silently gave the 8 there are."""
+    from nutrack._cli import UserError
+
+    with pytest.raises(ValueError, match="at most 8 mini_train") as caught:
+        write(str(tmp_path / "out"), replace(SMALL, train_scenes=100), progress=False)
+    assert isinstance(caught.value, UserError)  # a one-line error on the command line
+    assert os.listdir(tmp_path) == []
 
 
 def test_command_line(tmp_path, capsys):
@@ -127,7 +144,7 @@ def test_command_line(tmp_path, capsys):
                "--out", str(det), "--quiet", "--seed", "5"])
     assert rc == 0 and det.is_file()
     d = NuScenesData(out / "nuscenes", "v1.0-mini")
-    assert len(load_detections(det, d, "mini_val")) == 6
+    assert len(load_detections(det, d, "mini_val")) == 3  # --keyframes 3 overrides --tiny's 6
 
 
 def test_default_dataset_is_generated_once(tmp_path, monkeypatch):

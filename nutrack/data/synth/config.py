@@ -1,0 +1,177 @@
+"""What to generate (:class:`SynthConfig`) and how the simulated detector errs (:class:`DetectorNoise`)."""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass, fields
+from typing import Optional, Sequence, Tuple
+
+from nutrack._cli import UserError
+
+__all__ = ["SynthConfig", "DetectorNoise", "SynthError", "split_scene_names"]
+
+
+class SynthError(UserError, ValueError):
+    """A configuration or output folder the generator cannot use. A :class:`UserError` (the
+    command line reports it in one line) and a ValueError (what the Python API has always
+    raised for bad settings). ``field`` names the setting at fault, where there is one."""
+
+    def __init__(self, message: str, field: Optional[str] = None):
+        super().__init__(message)
+        self.field = field
+
+
+def split_scene_names(version: str) -> Optional[Tuple[Tuple[str, Sequence[str]], Tuple[str, Sequence[str]]]]:
+    """``((train split, its scene names), (val split, its scene names))`` of the devkit's named
+    splits for ``version``, or None for a version with custom splits (``splits.json``)."""
+    from nuscenes.utils import splits as S
+
+    if version.endswith("mini"):
+        return ("mini_train", S.mini_train), ("mini_val", S.mini_val)
+    if version.endswith("trainval"):
+        return ("train", S.train), ("val", S.val)
+    return None
+
+
+# the lowest value of each integer setting the generator can work with
+_AT_LEAST = {"train_scenes": 0, "val_scenes": 0, "keyframes": 2, "sweeps_per_keyframe": 0, "beams": 1,
+             "azimuth_steps": 8}
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    """What to generate. The defaults are the embedded default dataset.
+
+    version: ``v1.0-mini`` (named splits ``mini_train``/``mini_val``) or ``v1.0-trainval``
+        (``train``/``val``); any other version name writes a ``splits.json`` with custom
+        splits ``synth_train``/``synth_val``.
+    train_scenes, val_scenes: number of scenes per split (mini has at most 8 and 2).
+    keyframes: samples per scene (2 Hz; 40 = 20 s, as nuScenes).
+    sweeps_per_keyframe: LIDAR_TOP sweeps between two keyframes (4: a 10 Hz lidar); the
+        first keyframe also gets that many earlier sweeps.
+    beams, azimuth_steps: the lidar's rays per sweep (32 beams from -30.67 to +10.67 deg as
+        the nuScenes HDL-32E).
+    ground_keep, clutter_keep: fractions of ground and of unannotated-structure
+        (buildings, poles, trees) returns kept; thinning them keeps the files small while
+        annotated objects keep all their points.
+    max_range: lidar range in metres.
+    annotation_range: objects are annotated while within this BEV distance of the ego.
+    density: scales the number of objects.
+    seed: everything is deterministic for a seed.
+    """
+
+    version: str = "v1.0-mini"
+    train_scenes: int = 8
+    val_scenes: int = 2
+    keyframes: int = 40
+    sweeps_per_keyframe: int = 4
+    beams: int = 32
+    azimuth_steps: int = 720
+    ground_keep: float = 0.10
+    clutter_keep: float = 0.35
+    max_range: float = 70.0
+    annotation_range: float = 60.0
+    density: float = 1.0
+    seed: int = 0
+
+    @classmethod
+    def tiny(cls, **overrides) -> "SynthConfig":
+        """A few-second dataset for unit tests: one scene per split, 6 keyframes, 1 sweep."""
+        base = dict(train_scenes=1, val_scenes=1, keyframes=6, sweeps_per_keyframe=1, azimuth_steps=360,
+                    density=0.6)
+        base.update(overrides)
+        return cls(**base)
+
+    def validate(self) -> None:
+        """Raise :class:`SynthError` naming the first setting the generator cannot use."""
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.type == "int" and (isinstance(value, bool) or not isinstance(value, numbers.Integral)):
+                raise SynthError(f"{f.name} must be an integer, got {value!r}", field=f.name)
+            if f.type == "float" and (isinstance(value, bool) or not isinstance(value, numbers.Real)
+                                     or not math.isfinite(value)):
+                raise SynthError(f"{f.name} must be a finite number, got {value!r}", field=f.name)
+        for name, lowest in _AT_LEAST.items():
+            if getattr(self, name) < lowest:
+                raise SynthError(f"{name} must be >= {lowest}, got {getattr(self, name)}", field=name)
+        if self.train_scenes + self.val_scenes == 0:
+            raise SynthError("train_scenes and val_scenes must not both be 0", field="train_scenes")
+        for name in ("ground_keep", "clutter_keep"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise SynthError(f"{name} must be in [0, 1], got {getattr(self, name)}", field=name)
+        for name in ("max_range", "annotation_range", "density"):
+            if getattr(self, name) <= 0:
+                raise SynthError(f"{name} must be positive, got {getattr(self, name)}", field=name)
+        self._check_named_splits()
+
+    def _check_named_splits(self) -> None:
+        """The devkit's named splits are fixed lists of scene names: asking for more scenes
+        than a list holds must fail (slicing it gave fewer scenes than asked, silently)."""
+        names = split_scene_names(self.version)
+        if names is None:
+            return
+        (tr, trn), (va, van) = names
+        if self.train_scenes > len(trn) or self.val_scenes > len(van):
+            n_trainval = len(split_scene_names("v1.0-trainval")[0][1])
+            raise SynthError(f"{self.version} has at most {len(trn)} {tr} and {len(van)} {va} scenes "
+                             f"(asked for {self.train_scenes} and {self.val_scenes}); for more, use version "
+                             f"v1.0-trainval ({n_trainval} train scenes) or a custom version name",
+                             field="train_scenes" if self.train_scenes > len(trn) else "val_scenes")
+
+    def splits(self) -> Tuple[str, str]:
+        names = split_scene_names(self.version)
+        if names is None:
+            return "synth_train", "synth_val"
+        return names[0][0], names[1][0]
+
+
+@dataclass(frozen=True)
+class DetectorNoise:
+    """Parameters of the CenterPoint-like detection simulator (defaults documented in
+    docs/data.md). Per-class tuples follow :data:`nutrack.data.classes.TRACKING_CLASSES`
+    (car, truck, bus, trailer, pedestrian, motorcycle, bicycle). ``r`` is the BEV
+    distance to the ego in metres, ``pts`` the annotation's lidar point count."""
+
+    # detection probability: p_max * (1 - exp(-(pts + pts_bias) / pts_scale)) * range term
+    p_max: Tuple[float, ...] = (0.97, 0.90, 0.95, 0.80, 0.92, 0.85, 0.82)
+    pts_scale: Tuple[float, ...] = (4.0, 6.0, 6.0, 8.0, 2.5, 3.0, 3.0)
+    pts_bias: float = 0.4
+    range_free: float = 30.0        # no range penalty closer than this
+    range_decay: float = 90.0       # beyond: * exp(-(r - range_free) / range_decay)
+    # localisation noise (Gaussian, per axis): sigma = pos_sigma + pos_sigma_per_m * r
+    pos_sigma: float = 0.08
+    pos_sigma_per_m: float = 0.005
+    z_sigma: float = 0.08
+    outlier_prob: float = 0.02      # position error x outlier_scale
+    outlier_scale: float = 5.0
+    size_log_sigma: float = 0.06    # multiplicative size noise exp(N(0, s))
+    yaw_sigma: Tuple[float, ...] = (0.04, 0.05, 0.04, 0.06, 0.30, 0.10, 0.15)
+    yaw_sigma_per_m: float = 0.002
+    heading_flip: Tuple[float, ...] = (0.03, 0.04, 0.03, 0.05, 0.10, 0.06, 0.08)
+    vel_sigma: float = 0.15         # per axis, m/s; + vel_sigma_per_m * r
+    vel_sigma_per_m: float = 0.008
+    vel_outlier_prob: float = 0.03
+    vel_outlier_sigma: float = 1.5
+    # class confusion: (true, predicted, probability)
+    confusion: Tuple[Tuple[str, str, float], ...] = (
+        ("car", "truck", 0.04), ("truck", "car", 0.08), ("bus", "truck", 0.06),
+        ("trailer", "truck", 0.08), ("bicycle", "motorcycle", 0.10), ("motorcycle", "bicycle", 0.10),
+    )
+    # scores: sigmoid(score_bias + score_pts * log1p(pts) - score_range * r / 50 + N(0, score_noise))
+    score_bias: float = -0.6
+    score_pts: float = 0.75
+    score_range: float = 0.8
+    score_noise: float = 1.0
+    confused_score_factor: float = 0.6
+    duplicate_prob: float = 0.04    # a second box near a true positive
+    duplicate_sigma: float = 0.6
+    duplicate_score: Tuple[float, float] = (0.1, 0.5)  # x the original's score, uniform
+    # false positives: Poisson per frame anywhere within fp_range, plus persistent sources
+    fp_rate: float = 10.0
+    fp_range: float = 55.0
+    fp_score_beta: Tuple[float, float] = (1.2, 8.0)
+    fp_hard_prob: float = 0.15      # FPs scored like true ones: Beta(2, 3)
+    fp_sources_per_scene: int = 5   # static clutter detected again and again
+    fp_source_prob: float = 0.4
+    fp_class_prior: Tuple[float, ...] = (0.45, 0.12, 0.02, 0.03, 0.28, 0.05, 0.05)
