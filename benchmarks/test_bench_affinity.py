@@ -206,8 +206,9 @@ def test_affinity_gpu(benchmark, impl, metric, n):
 
         def run():
             _backend.native.pairwise_affinity_cuda(
-                frames_a.data_ptr(), n, frames_b.data_ptr(), n, CODES.index(metric), 0, 0, -1.0,
-                out.data_ptr(), a.device.index, stream)
+                frames_a=frames_a.data_ptr(), na=n, frames_b=frames_b.data_ptr(), nb=n,
+                metric=CODES.index(metric), classes_a=0, classes_b=0, fill=-1.0,
+                out=out.data_ptr(), device=a.device.index, stream=stream)
             synchronize()
             return out
     else:

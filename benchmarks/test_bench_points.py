@@ -95,8 +95,9 @@ def test_points_in_boxes_gpu(benchmark, impl, n, m):
         def run():
             out = torch.empty(n, dtype=torch.int32, device="cuda")
             _backend.native.points_in_boxes_naive_cuda(
-                points.data_ptr(), n, 5, boxes.data_ptr(), m, out.data_ptr(),
-                points.device.index, _arrays.current_stream(points))
+                points=points.data_ptr(), n=n, stride=5, boxes=boxes.data_ptr(), nb=m,
+                out=out.data_ptr(), device=points.device.index,
+                stream=_arrays.current_stream(points))
             synchronize()
             return out
     else:

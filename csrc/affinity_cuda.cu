@@ -72,8 +72,8 @@ void launch(const float* frames_a, int64_t m, const float* frames_b, int64_t n,
   const dim3 grid(blocks_for(n, kCols),
                   static_cast<unsigned int>(row_tiles < kMaxGridY ? row_tiles : kMaxGridY));
   const dim3 block(kCols, kRows);
-  affinity_kernel<Metric><<<grid, block, 0, stream>>>(frames_a, m, frames_b, n, classes_a,
-                                                      classes_b, fill, out);
+  NT_LAUNCH(affinity_kernel<Metric>, grid, block, 0, stream, frames_a, m, frames_b, n, classes_a,
+            classes_b, fill, out);
 }
 
 }  // namespace

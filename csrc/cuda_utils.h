@@ -2,7 +2,7 @@
 // exit(); a device guard restores the caller's device; 64-bit launch arithmetic.
 #pragma once
 
-#include <cuda_runtime.h>
+#include "gpu_runtime.h"
 
 #include <cstdint>
 #include <stdexcept>

@@ -135,8 +135,8 @@ void points_in_boxes_cuda(const float* points, int64_t n, int64_t point_stride,
                           uintptr_t stream) {
   if (n == 0) return;
   DeviceGuard guard(device);
-  first_box_kernel<<<blocks_for(n), kThreadsPerBlock, 0, as_stream(stream)>>>(
-      points, n, point_stride, frames, m, out);
+  NT_LAUNCH(first_box_kernel, blocks_for(n), kThreadsPerBlock, 0, as_stream(stream),
+            points, n, point_stride, frames, m, out);
   NT_CUDA_CHECK_LAUNCH("points_in_boxes");
 }
 
@@ -145,8 +145,8 @@ void points_in_boxes_dense_cuda(const float* points, int64_t n, int64_t point_st
                                 uintptr_t stream) {
   if (n == 0 || m == 0) return;
   DeviceGuard guard(device);
-  dense_kernel<<<blocks_for(n * m), kThreadsPerBlock, 0, as_stream(stream)>>>(
-      points, n, point_stride, frames, m, out);
+  NT_LAUNCH(dense_kernel, blocks_for(n * m), kThreadsPerBlock, 0, as_stream(stream),
+            points, n, point_stride, frames, m, out);
   NT_CUDA_CHECK_LAUNCH("points_in_boxes_all (dense)");
 }
 
@@ -155,8 +155,8 @@ void points_in_boxes_count_cuda(const float* points, int64_t n, int64_t point_st
                                 uintptr_t stream) {
   if (n == 0) return;
   DeviceGuard guard(device);
-  count_kernel<<<blocks_for(n), kThreadsPerBlock, 0, as_stream(stream)>>>(
-      points, n, point_stride, frames, m, counts);
+  NT_LAUNCH(count_kernel, blocks_for(n), kThreadsPerBlock, 0, as_stream(stream),
+            points, n, point_stride, frames, m, counts);
   NT_CUDA_CHECK_LAUNCH("points_in_boxes_all (count)");
 }
 
@@ -165,8 +165,8 @@ void points_in_boxes_pairs_cuda(const float* points, int64_t n, int64_t point_st
                                 int64_t* pairs, int device, uintptr_t stream) {
   if (n == 0 || m == 0) return;
   DeviceGuard guard(device);
-  pairs_kernel<<<blocks_for(n), kThreadsPerBlock, 0, as_stream(stream)>>>(
-      points, n, point_stride, frames, m, offsets, pairs);
+  NT_LAUNCH(pairs_kernel, blocks_for(n), kThreadsPerBlock, 0, as_stream(stream),
+            points, n, point_stride, frames, m, offsets, pairs);
   NT_CUDA_CHECK_LAUNCH("points_in_boxes_all (pairs)");
 }
 
@@ -175,8 +175,8 @@ void points_in_polygons_cuda(const float* points, int64_t n, int64_t point_strid
                              uint8_t* out, int device, uintptr_t stream) {
   if (n == 0 || m == 0) return;
   DeviceGuard guard(device);
-  polygons_kernel<<<blocks_for(n * m), kThreadsPerBlock, 0, as_stream(stream)>>>(
-      points, n, point_stride, polygons, m, k, clockwise, out);
+  NT_LAUNCH(polygons_kernel, blocks_for(n * m), kThreadsPerBlock, 0, as_stream(stream),
+            points, n, point_stride, polygons, m, k, clockwise, out);
   NT_CUDA_CHECK_LAUNCH("points_in_polygons");
 }
 
@@ -185,8 +185,8 @@ void points_in_boxes_naive_cuda(const float* points, int64_t n, int64_t point_st
                                 uintptr_t stream) {
   if (n == 0) return;
   DeviceGuard guard(device);
-  naive_kernel<<<blocks_for(n), kThreadsPerBlock, 0, as_stream(stream)>>>(
-      points, n, point_stride, boxes7, m, out);
+  NT_LAUNCH(naive_kernel, blocks_for(n), kThreadsPerBlock, 0, as_stream(stream),
+            points, n, point_stride, boxes7, m, out);
   NT_CUDA_CHECK_LAUNCH("points_in_boxes_naive");
 }
 

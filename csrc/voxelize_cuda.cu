@@ -16,11 +16,10 @@
 //            contiguous and in input order (`order`), the dropped ones at the end.
 //   segments starts[v] = where voxel v's run begins; num_points = min(run length, max_points).
 // voxelize_fill: one thread per (voxel, row) copies the point or writes zeros.
-#include <cub/cub.cuh>
-
 #include <climits>
 
 #include "cuda_utils.h"
+#include "device_algorithms.h"
 #include "voxelize.h"
 #include "workspace.h"
 
@@ -53,7 +52,7 @@ struct Workspace {
   int32_t* sort_values_in;        // (n,)
   int32_t* order;                 // (n,) -> voxelize_fill: point indices grouped by voxel
   int32_t* starts;                // (capacity,) -> voxelize_fill
-  void* temp;                     // CUB temporary storage
+  void* temp;                     // scratch of device::exclusive_sum / stable_sort_pairs
   size_t temp_bytes;
   int bits;
   int sort_end_bit;
@@ -62,13 +61,10 @@ struct Workspace {
 
 size_t cub_temp_bytes(int64_t n, int sort_end_bit) {
   size_t scan_bytes = 0, sort_bytes = 0;
-  NT_CUDA_CHECK(cub::DeviceScan::ExclusiveSum(nullptr, scan_bytes, static_cast<int32_t*>(nullptr),
-                                              static_cast<int32_t*>(nullptr),
-                                              static_cast<int>(n + 1)));
-  NT_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(
-      nullptr, sort_bytes, static_cast<const uint32_t*>(nullptr), static_cast<uint32_t*>(nullptr),
-      static_cast<const int32_t*>(nullptr), static_cast<int32_t*>(nullptr), static_cast<int>(n),
-      0, sort_end_bit));
+  NT_CUDA_CHECK(device::exclusive_sum(nullptr, scan_bytes, nullptr, nullptr,
+                                      static_cast<int>(n + 1)));
+  NT_CUDA_CHECK(device::stable_sort_pairs(nullptr, sort_bytes, nullptr, nullptr, nullptr, nullptr,
+                                          static_cast<int>(n), 0, sort_end_bit));
   return scan_bytes > sort_bytes ? scan_bytes : sort_bytes;
 }
 
@@ -274,42 +270,44 @@ void voxelize_assign_cuda(const float* points, int64_t n, int64_t point_stride,
   const int64_t table_size = int64_t{1} << ws.bits;
   const uint32_t sentinel = static_cast<uint32_t>(capacity);
 
+  const unsigned int point_blocks = blocks_for(n), flag_blocks = blocks_for(n + 1);
+  constexpr int T = kThreadsPerBlock;
+
   NT_CUDA_CHECK(cudaMemsetAsync(stats, 0, 2 * sizeof(int64_t), s));
-  init_table_kernel<<<blocks_for(table_size), kThreadsPerBlock, 0, s>>>(
-      ws.table_keys, ws.table_first, table_size);
+  NT_LAUNCH(init_table_kernel, blocks_for(table_size), T, 0, s, ws.table_keys, ws.table_first,
+            table_size);
   NT_CUDA_CHECK_LAUNCH("voxelize (init table)");
-  keys_kernel<<<blocks_for(n), kThreadsPerBlock, 0, s>>>(points, n, point_stride, grid, offsets,
-                                                         num_clouds, ws.keys, stats);
+  NT_LAUNCH(keys_kernel, point_blocks, T, 0, s, points, n, point_stride, grid, offsets,
+            num_clouds, ws.keys, stats);
   NT_CUDA_CHECK_LAUNCH("voxelize (keys)");
-  insert_kernel<<<blocks_for(n), kThreadsPerBlock, 0, s>>>(ws.keys, n, ws.bits, ws.table_keys,
-                                                           ws.table_first, ws.table_slot);
+  NT_LAUNCH(insert_kernel, point_blocks, T, 0, s, ws.keys, n, ws.bits, ws.table_keys,
+            ws.table_first, ws.table_slot);
   NT_CUDA_CHECK_LAUNCH("voxelize (insert)");
-  first_kernel<<<blocks_for(n + 1), kThreadsPerBlock, 0, s>>>(ws.keys, n, ws.table_first,
-                                                              ws.table_slot, ws.first);
+  NT_LAUNCH(first_kernel, flag_blocks, T, 0, s, ws.keys, n, ws.table_first, ws.table_slot,
+            ws.first);
   NT_CUDA_CHECK_LAUNCH("voxelize (first)");
   size_t temp_bytes = ws.temp_bytes;
-  NT_CUDA_CHECK(cub::DeviceScan::ExclusiveSum(ws.temp, temp_bytes, ws.first, ws.rank,
-                                              static_cast<int>(n + 1), s));
-  keep_kernel<<<blocks_for(n + 1), kThreadsPerBlock, 0, s>>>(ws.first, ws.rank, n, offsets,
-                                                             num_clouds, max_voxels, ws.keep);
+  NT_CUDA_CHECK(device::exclusive_sum(ws.temp, temp_bytes, ws.first, ws.rank,
+                                      static_cast<int>(n + 1), s));
+  NT_LAUNCH(keep_kernel, flag_blocks, T, 0, s, ws.first, ws.rank, n, offsets, num_clouds,
+            max_voxels, ws.keep);
   NT_CUDA_CHECK_LAUNCH("voxelize (keep)");
   temp_bytes = ws.temp_bytes;
-  NT_CUDA_CHECK(cub::DeviceScan::ExclusiveSum(ws.temp, temp_bytes, ws.keep, ws.number,
-                                              static_cast<int>(n + 1), s));
-  number_kernel<<<blocks_for(n), kThreadsPerBlock, 0, s>>>(
-      points, n, point_stride, grid, offsets, num_clouds, ws.keys, ws.table_first, ws.table_slot,
-      ws.keep, ws.number, sentinel, ws.sort_keys_in, ws.sort_values_in, coors, cloud_column);
+  NT_CUDA_CHECK(device::exclusive_sum(ws.temp, temp_bytes, ws.keep, ws.number,
+                                      static_cast<int>(n + 1), s));
+  NT_LAUNCH(number_kernel, point_blocks, T, 0, s, points, n, point_stride, grid, offsets,
+            num_clouds, ws.keys, ws.table_first, ws.table_slot, ws.keep, ws.number, sentinel,
+            ws.sort_keys_in, ws.sort_values_in, coors, cloud_column);
   NT_CUDA_CHECK_LAUNCH("voxelize (number)");
   temp_bytes = ws.temp_bytes;
-  NT_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(
-      ws.temp, temp_bytes, ws.sort_keys_in, ws.sort_keys_out, ws.sort_values_in, ws.order,
-      static_cast<int>(n), 0, ws.sort_end_bit, s));
-  segments_kernel<<<blocks_for(n), kThreadsPerBlock, 0, s>>>(ws.sort_keys_out, n, sentinel,
-                                                             ws.starts, num_points);
+  NT_CUDA_CHECK(device::stable_sort_pairs(ws.temp, temp_bytes, ws.sort_keys_in, ws.sort_keys_out,
+                                          ws.sort_values_in, ws.order, static_cast<int>(n), 0,
+                                          ws.sort_end_bit, s));
+  NT_LAUNCH(segments_kernel, point_blocks, T, 0, s, ws.sort_keys_out, n, sentinel, ws.starts,
+            num_points);
   NT_CUDA_CHECK_LAUNCH("voxelize (segments)");
-  counts_kernel<<<blocks_for(capacity), kThreadsPerBlock, 0, s>>>(ws.number, n, capacity,
-                                                                  ws.starts, max_points,
-                                                                  num_points, stats);
+  NT_LAUNCH(counts_kernel, blocks_for(capacity), T, 0, s, ws.number, n, capacity, ws.starts,
+            max_points, num_points, stats);
   NT_CUDA_CHECK_LAUNCH("voxelize (counts)");
 }
 
@@ -320,8 +318,9 @@ void voxelize_fill_cuda(const float* points, int64_t n, int64_t point_stride, in
   if (num_voxels <= 0) return;
   DeviceGuard guard(device);
   const Workspace ws = carve(const_cast<void*>(workspace), n, capacity);
-  fill_kernel<<<blocks_for(num_voxels * max_points), kThreadsPerBlock, 0, as_stream(stream)>>>(
-      points, point_stride, ws.order, ws.starts, num_points, num_voxels, max_points, voxels);
+  NT_LAUNCH(fill_kernel, blocks_for(num_voxels * max_points), kThreadsPerBlock, 0,
+            as_stream(stream), points, point_stride, ws.order, ws.starts, num_points, num_voxels,
+            max_points, voxels);
   NT_CUDA_CHECK_LAUNCH("voxelize (fill)");
 }
 
@@ -329,8 +328,8 @@ void point_voxel_coors_cuda(const float* points, int64_t n, int64_t point_stride
                             const VoxelGrid& grid, int32_t* out, int device, uintptr_t stream) {
   if (n <= 0) return;
   DeviceGuard guard(device);
-  point_coors_kernel<<<blocks_for(n), kThreadsPerBlock, 0, as_stream(stream)>>>(
-      points, n, point_stride, grid, out);
+  NT_LAUNCH(point_coors_kernel, blocks_for(n), kThreadsPerBlock, 0, as_stream(stream),
+            points, n, point_stride, grid, out);
   NT_CUDA_CHECK_LAUNCH("point_voxel_coors");
 }
 

@@ -406,7 +406,7 @@ def test_numba_twins_compile_in_nopython_mode():
         warnings.simplefilter("error")
         voxelize(points, voxel_size, pc_range, max_points, max_voxels, backend="numba")
         point_voxel_coors(points, voxel_size, pc_range, backend="numba")
-    for name in ("voxelize_assign", "voxelize_fill", "point_voxel_coors"):
+    for name in ("_assign", "_fill", "_point_coors"):  # the compiled passes of the twins
         dispatcher = getattr(_numba_voxel, name)
         assert dispatcher.signatures, name
         assert all(not cres.objectmode for cres in dispatcher.overloads.values()), name

@@ -3,19 +3,22 @@
 `nutrack._C` holds the C++ (and, when compiled with it, CUDA) kernels. When it is missing or
 fails to import, every op still works on the numba backend, and the first op that falls back
 says why, once, in one line.
+
+`cuda_emu` is the tests' backend: the CUDA launchers of csrc/*_cuda.cu compiled with g++
+against HIP-CPU, whose kernels run on the CPU over host arrays. tests/cuda_emu.py builds that
+module and registers it here (`register_emulated`); no installed nutrack ever has it.
+
+Threads: nutrack changes no process-wide setting at import. On a machine whose cores are
+busy with other work, OpenMP threads that spin while waiting stall whole scheduler ticks
+(measured: 0.5 ms calls taking 12 ms); `OMP_WAIT_POLICY=PASSIVE` in the environment, set
+before the process starts, removes that (README, "Threads").
 """
 from __future__ import annotations
 
-import os
 import warnings
+from types import ModuleType
 
-# OpenMP threads that spin while waiting stall whole scheduler ticks behind other work on a
-# busy machine (a tracker's Python thread, a data loader): measured 0.5 ms calls taking 12 ms.
-# Passive waiting costs little for our short parallel loops. Set before libgomp loads; an
-# explicit OMP_WAIT_POLICY from the user wins.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-BACKENDS = ("auto", "cuda", "cpu", "numba")
+BACKENDS = ("auto", "cuda", "cpu", "numba", "cuda_emu")
 
 try:
     from nutrack import _C as native
@@ -26,6 +29,20 @@ else:
     _why_unavailable = None
 
 _warned = False
+emulated: ModuleType | None = None  # the cuda_emu module, when the tests registered one
+
+
+def register_emulated(module: ModuleType | None) -> None:
+    """Makes `module` (built by tests/cuda_emu.py) the cuda_emu backend; None removes it."""
+    global emulated
+    if module is not None and not getattr(module, "emulated", False):
+        raise ValueError(f"{module!r} is not an emulated nutrack module")
+    emulated = module
+
+
+def module_for(which: str) -> ModuleType:
+    """The native module whose launchers run backend `which` ('cpu', 'cuda' or 'cuda_emu')."""
+    return emulated if which == "cuda_emu" else native
 
 
 class NativeBackendUnavailable(UserWarning):
@@ -54,7 +71,7 @@ def _fallback_notice(reason: str) -> None:
 
 
 def resolve(backend: str, on_cuda: bool) -> str:
-    """The backend a call runs on: 'cuda', 'cpu' or 'numba'."""
+    """The backend a call runs on: 'cuda', 'cpu', 'numba' (or the tests' 'cuda_emu')."""
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     if backend == "auto":
@@ -74,6 +91,13 @@ def resolve(backend: str, on_cuda: bool) -> str:
         if not has_cuda():
             raise ValueError("backend='cuda' requested but nutrack._C was built without CUDA"
                              + (f" ({_why_unavailable})" if _why_unavailable else ""))
+    if backend == "cuda_emu":
+        if on_cuda:
+            raise ValueError("backend='cuda_emu' runs on host arrays (numpy or CPU torch), not on "
+                             "a CUDA device")
+        if emulated is None:
+            raise ValueError("backend='cuda_emu' is the tests' emulated CUDA backend "
+                             "(tests/cuda_emu.py); none is registered in this process")
     if backend == "cpu" and not has_cpu():
         raise ValueError(f"backend='cpu' requested but nutrack._C is unavailable ({_why_unavailable})")
     return backend

@@ -53,14 +53,17 @@ def grid_cell(px, py, params, nx, ny):
     return np.int64(ty) * nx + np.int64(tx)
 
 
-# The box grid of nutrack/ops/_grid.py arrives as (params, nx, ny, cell_start, cell_boxes):
-# each point tests only the boxes of its cell, in increasing index.
+# Every twin takes exactly the arguments of its C++ launcher (csrc/bindings.cpp), arrays in
+# place of addresses: `n` points of `stride` columns (the rows of `points`), the box grid of
+# nutrack/ops/_grid.py as (grid_params, grid_nx, grid_ny, cell_start, cell_boxes). Each point
+# tests only the boxes of its cell, in increasing index.
 @njit(cache=True)
-def points_in_boxes(points, frames, params, nx, ny, cell_start, cell_boxes, out):
-    for i in range(points.shape[0]):
+def points_in_boxes(points, n, stride, frames, grid_params, grid_nx, grid_ny, cell_start,
+                    cell_boxes, out):
+    for i in range(n):
         px, py, pz = points[i, 0], points[i, 1], points[i, 2]
         found = -1
-        cell = grid_cell(px, py, params, nx, ny)
+        cell = grid_cell(px, py, grid_params, grid_nx, grid_ny)
         if cell >= 0:
             for e in range(cell_start[cell], cell_start[cell + 1]):
                 if point_in_box_frame(px, py, pz, frames, cell_boxes[e]):
@@ -70,11 +73,12 @@ def points_in_boxes(points, frames, params, nx, ny, cell_start, cell_boxes, out)
 
 
 @njit(cache=True)
-def points_in_boxes_dense(points, frames, params, nx, ny, cell_start, cell_boxes, out):
+def points_in_boxes_dense(points, n, stride, frames, nb, grid_params, grid_nx, grid_ny,
+                          cell_start, cell_boxes, out):
     out[:] = False
-    for i in range(points.shape[0]):
+    for i in range(n):
         px, py, pz = points[i, 0], points[i, 1], points[i, 2]
-        cell = grid_cell(px, py, params, nx, ny)
+        cell = grid_cell(px, py, grid_params, grid_nx, grid_ny)
         if cell >= 0:
             for e in range(cell_start[cell], cell_start[cell + 1]):
                 if point_in_box_frame(px, py, pz, frames, cell_boxes[e]):
@@ -82,11 +86,12 @@ def points_in_boxes_dense(points, frames, params, nx, ny, cell_start, cell_boxes
 
 
 @njit(cache=True)
-def points_in_boxes_count(points, frames, params, nx, ny, cell_start, cell_boxes, counts):
-    for i in range(points.shape[0]):
+def points_in_boxes_count(points, n, stride, frames, grid_params, grid_nx, grid_ny, cell_start,
+                          cell_boxes, counts):
+    for i in range(n):
         px, py, pz = points[i, 0], points[i, 1], points[i, 2]
         count = 0
-        cell = grid_cell(px, py, params, nx, ny)
+        cell = grid_cell(px, py, grid_params, grid_nx, grid_ny)
         if cell >= 0:
             for e in range(cell_start[cell], cell_start[cell + 1]):
                 if point_in_box_frame(px, py, pz, frames, cell_boxes[e]):
@@ -95,11 +100,12 @@ def points_in_boxes_count(points, frames, params, nx, ny, cell_start, cell_boxes
 
 
 @njit(cache=True)
-def points_in_boxes_pairs(points, frames, params, nx, ny, cell_start, cell_boxes, offsets, pairs):
-    for i in range(points.shape[0]):
+def points_in_boxes_pairs(points, n, stride, frames, grid_params, grid_nx, grid_ny, cell_start,
+                          cell_boxes, offsets, pairs):
+    for i in range(n):
         px, py, pz = points[i, 0], points[i, 1], points[i, 2]
         slot = offsets[i]
-        cell = grid_cell(px, py, params, nx, ny)
+        cell = grid_cell(px, py, grid_params, grid_nx, grid_ny)
         if cell >= 0:
             for e in range(cell_start[cell], cell_start[cell + 1]):
                 if point_in_box_frame(px, py, pz, frames, cell_boxes[e]):
@@ -109,7 +115,7 @@ def points_in_boxes_pairs(points, frames, params, nx, ny, cell_start, cell_boxes
 
 
 @njit(cache=True)
-def points_in_polygons(points, polygons, clockwise, out):
-    for i in range(points.shape[0]):
-        for j in range(polygons.shape[0]):
+def points_in_polygons(points, n, stride, polygons, nb, k, clockwise, out):
+    for i in range(n):
+        for j in range(nb):
             out[i, j] = point_in_convex_polygon(points[i, 0], points[i, 1], polygons, j, clockwise)

@@ -5,8 +5,11 @@ the C++ and CUDA kernels to these bit for bit. Every function compiles in nopyth
 cell arithmetic stays in float32 ((p - min) / size: no float64 literal mixes in), and the hash
 arithmetic in uint64 (numba turns int64 op uint64 into float64, so never mix them).
 
-The grid arrives as `lo` (3,) float32 (pc_range[:3]), `size` (3,) float32 and `shape` (3,)
-int64 (nx, ny, nz); clouds as `offsets` (num_clouds + 1,) int64.
+The public twins (`voxelize_workspace_bytes`, `voxelize_assign`, `voxelize_fill`,
+`point_voxel_coors`) take exactly the arguments of the C++ launchers in csrc/voxelize.h (arrays
+in place of addresses, `grid` the same 9-tuple, `offsets` None for one cloud) and unpack them
+for the compiled passes, which take the grid as `lo` (3,) float32 (pc_range[:3]), `size` (3,)
+float32 and `shape` (3,) int64 (nx, ny, nz), and clouds as `offsets` (num_clouds + 1,) int64.
 """
 from __future__ import annotations
 
@@ -58,13 +61,52 @@ def voxel_home_slot(key, bits):
     return np.int64((np.uint64(key) * _GOLDEN) >> np.uint64(64 - bits))
 
 
+def _grid(grid):
+    """The launchers' 9-tuple grid as (lo, size, shape) arrays."""
+    return (np.array(grid[0:3], dtype=np.float32), np.array(grid[3:6], dtype=np.float32),
+            np.array(grid[6:9], dtype=np.int64))
+
+
+def _workspace(workspace, n, capacity):
+    """What voxelize_fill reads, in the caller's workspace: order (n,) and starts (capacity,)."""
+    words = workspace[:4 * (n + capacity)].view(np.int32)
+    return words[:n], words[n:]
+
+
+def voxelize_workspace_bytes(n, capacity):
+    return 4 * (n + capacity)
+
+
+def voxelize_assign(points, n, stride, grid, offsets, num_clouds, max_points, max_voxels,
+                    capacity, workspace, coors, cloud_column, num_points, stats):
+    """The twin of voxelize_assign_cpu (coors has 4 columns exactly when cloud_column)."""
+    if offsets is None:
+        offsets = np.array([0, n], dtype=np.int64)
+    order, starts = _workspace(workspace, n, capacity)
+    stats[0], stats[1] = _assign(points, *_grid(grid), offsets, max_points, max_voxels, coors,
+                                 num_points, order, starts)
+
+
+def voxelize_fill(points, n, stride, capacity, workspace, num_voxels, max_points, num_points,
+                  voxels):
+    """The twin of voxelize_fill_cpu."""
+    order, starts = _workspace(workspace, n, capacity)
+    _fill(points, order, starts, num_points, voxels)
+
+
+def point_voxel_coors(points, n, stride, grid, out):
+    """The twin of point_voxel_coors_cpu."""
+    _point_coors(points, *_grid(grid), out)
+
+
 @njit(cache=True)
-def voxelize_assign(points, lo, size, shape, offsets, max_points, max_voxels, coors, num_points):
+def _assign(points, lo, size, shape, offsets, max_points, max_voxels, coors, num_points, order,
+            starts):
     """Numbers the voxels (first appearance, per-cloud max_voxels, per-voxel max_points): the
     C++ passes with one thread and one bucket.
 
-    Writes coors[:V] ((z, y, x) or (cloud, z, y, x) when coors has 4 columns) and
-    num_points[:V]; returns (order, starts, V, dropped) for voxelize_fill.
+    Writes coors[:V] ((z, y, x) or (cloud, z, y, x) when coors has 4 columns), num_points[:V]
+    and, for _fill, order (n,) and starts[:V]; returns (V, dropped).
     """
     n = points.shape[0]
     nx, ny, nz = shape[0], shape[1], shape[2]
@@ -126,12 +168,10 @@ def voxelize_assign(points, lo, size, shape, offsets, max_points, max_voxels, co
             else:
                 local_to_voxel[local] = -1
     # 5. Group the placed points by voxel; each voxel's coordinates from its first point.
-    starts = np.empty(num_voxels, dtype=np.int32)
     running = 0
     for v in range(num_voxels):
         starts[v] = running
         running += num_points[v]
-    order = np.empty(n, dtype=np.int32)
     for i in range(n):
         local = point_local[i]
         if local >= 0 and local_to_voxel[local] >= 0:
@@ -147,11 +187,11 @@ def voxelize_assign(points, lo, size, shape, offsets, max_points, max_voxels, co
         coors[v, c] = z
         coors[v, c + 1] = y
         coors[v, c + 2] = x
-    return order, starts, num_voxels, dropped
+    return num_voxels, dropped
 
 
 @njit(cache=True)
-def voxelize_fill(points, order, starts, num_points, voxels):
+def _fill(points, order, starts, num_points, voxels):
     """voxels (V, max_points, C): each voxel's points in order, zero padded."""
     max_points = voxels.shape[1]
     channels = voxels.shape[2]
@@ -169,7 +209,7 @@ def voxelize_fill(points, order, starts, num_points, voxels):
 
 
 @njit(cache=True)
-def point_voxel_coors(points, lo, size, shape, out):
+def _point_coors(points, lo, size, shape, out):
     """out (N, 3) int32: each point's (z, y, x), or a row of -1."""
     for i in range(points.shape[0]):
         kept, x, y, z = point_voxel_cell(points, i, lo, size, shape)

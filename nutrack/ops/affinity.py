@@ -35,13 +35,14 @@ import numpy as np
 
 from nutrack.ops import _arrays, _backend, _numba_affinity
 from nutrack.ops._boxes import box_frames, validate_boxes
-from nutrack.ops._launch import Launch
+from nutrack.ops._launch import Launch, launchers
 
 METRICS = ("center_distance", "bev_iou", "iou_3d", "giou_bev", "giou_3d")
 _CODES = {name: code for code, name in enumerate(METRICS)}
 DEFAULT_FILL = {"center_distance": math.inf, "bev_iou": -1.0, "iou_3d": -1.0, "giou_bev": -1.0,
                 "giou_3d": -1.0}
 _NO_CLASSES = np.zeros(0, dtype=np.int64)
+_LAUNCHERS = launchers(_numba_affinity.pairwise_affinity, "pairwise_affinity")
 
 
 def _classes(classes: Any, name: str, length: int) -> Any:
@@ -136,7 +137,6 @@ def pairwise_affinity(boxes_a: Any, boxes_b: Any, metric: str, classes_a: Any = 
                 frames_a, frames_b, code, classes_a if use else _NO_CLASSES,
                 classes_b if use else _NO_CLASSES, use, np.float32(fill), out)
         else:
-            launch.native("pairwise_affinity", frames_a, m, frames_b, n, code,
-                          0 if classes_a is None else classes_a,
-                          0 if classes_b is None else classes_b, fill, out)
+            launch.run(_LAUNCHERS, frames_a=frames_a, na=m, frames_b=frames_b, nb=n, metric=code,
+                       classes_a=classes_a, classes_b=classes_b, fill=fill, out=out)
     return launch.output(out)

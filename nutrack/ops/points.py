@@ -11,7 +11,13 @@ from typing import Any
 from nutrack.ops import _arrays, _backend, _numba_points
 from nutrack.ops._boxes import box_frames, validate_boxes
 from nutrack.ops._grid import build_box_grid
-from nutrack.ops._launch import Launch
+from nutrack.ops._launch import Launch, launchers
+
+FIRST_BOX = launchers(_numba_points.points_in_boxes, "points_in_boxes")
+DENSE = launchers(_numba_points.points_in_boxes_dense, "points_in_boxes_dense")
+COUNT = launchers(_numba_points.points_in_boxes_count, "points_in_boxes_count")
+PAIRS = launchers(_numba_points.points_in_boxes_pairs, "points_in_boxes_pairs")
+POLYGONS = launchers(_numba_points.points_in_polygons, "points_in_polygons")
 
 # points_in_boxes_all returns pairs instead of a dense matrix past this many (point, box)
 # cells (256 MiB of bool).
@@ -25,16 +31,25 @@ def _points(points: Any, name: str, width: int) -> Any:
     return points
 
 
-def _prepare(points: Any, boxes: Any, backend: str) -> tuple[Any, Any, tuple, Launch]:
-    """Validated inputs on the chosen backend's memory, the box frames, and for the host
-    backends the box grid as the launcher arguments (params, nx, ny, cell_start, cell_boxes)."""
+def _prepare(points: Any, boxes: Any, backend: str) -> tuple[dict, int, Launch]:
+    """The launcher arguments every points-in-boxes launcher takes, the number of boxes, and
+    the launch. Host launchers find a point's boxes through the box grid (nutrack/ops/_grid.py);
+    the CUDA kernels tile over every box and take their number `nb` instead."""
     points = _points(points, "points", 3)
     boxes = validate_boxes(boxes)
     device = _arrays.same_device(points=points, boxes=boxes)
     launch = Launch(_backend.resolve(backend, device is not None), points)
     frames = launch.input(box_frames(boxes))
-    grid = tuple(build_box_grid(frames, points.shape[0])) if launch.on_host else ()
-    return launch.input(points), frames, grid, launch
+    points = launch.input(points)
+    args = dict(points=points, n=points.shape[0], stride=points.shape[1], frames=frames)
+    m = frames.shape[0]
+    if launch.on_device:
+        args.update(nb=m)
+    else:
+        grid = build_box_grid(frames, points.shape[0])
+        args.update(grid_params=grid.params, grid_nx=grid.nx, grid_ny=grid.ny,
+                    cell_start=grid.cell_start, cell_boxes=grid.cell_boxes)
+    return args, m, launch
 
 
 @_arrays.on_input_device
@@ -48,16 +63,10 @@ def points_in_boxes(points: Any, boxes: Any, *, backend: str = "auto") -> Any:
     Returns:
         (N,) int32, the lowest index of a box containing the point, -1 where none does.
     """
-    points, frames, grid, launch = _prepare(points, boxes, backend)
-    n, m = points.shape[0], frames.shape[0]
-    out = launch.empty((n,), "int32")
-    if n:
-        if launch.which == "numba":
-            _numba_points.points_in_boxes(points, frames, *grid, out)
-        elif launch.which == "cpu":
-            launch.native("points_in_boxes", points, n, points.shape[1], frames, *grid, out)
-        else:
-            launch.native("points_in_boxes", points, n, points.shape[1], frames, m, out)
+    args, _, launch = _prepare(points, boxes, backend)
+    out = launch.empty((args["n"],), "int32")
+    if args["n"]:
+        launch.run(FIRST_BOX, **args, out=out)
     return launch.output(out)
 
 
@@ -72,36 +81,22 @@ def points_in_boxes_all(points: Any, boxes: Any, *, sparse: bool | None = None,
             (point index, box index) pairs, sorted by point then box. None (default): dense
             unless N * M passes DENSE_LIMIT (2^28).
     """
-    points, frames, grid, launch = _prepare(points, boxes, backend)
-    n, m = points.shape[0], frames.shape[0]
+    args, m, launch = _prepare(points, boxes, backend)
+    n = args["n"]
     if sparse is None:
         sparse = n * m > DENSE_LIMIT
-    stride = points.shape[1]
     if not sparse:
         out = launch.empty((n, m), "bool")
         if n and m:
-            if launch.which == "numba":
-                _numba_points.points_in_boxes_dense(points, frames, *grid, out)
-            else:
-                launch.native("points_in_boxes_dense", points, n, stride, frames, m, *grid, out)
+            launch.run(DENSE, **{**args, "nb": m}, out=out)
         return launch.output(out)
     counts = launch.empty((n,), "int64")
     if n:
-        if launch.which == "numba":
-            _numba_points.points_in_boxes_count(points, frames, *grid, counts)
-        elif launch.which == "cpu":
-            launch.native("points_in_boxes_count", points, n, stride, frames, *grid, counts)
-        else:
-            launch.native("points_in_boxes_count", points, n, stride, frames, m, counts)
+        launch.run(COUNT, **args, counts=counts)
     offsets, total = launch.exclusive_cumsum(counts)
     pairs = launch.empty((total, 2), "int64")
     if total:
-        if launch.which == "numba":
-            _numba_points.points_in_boxes_pairs(points, frames, *grid, offsets, pairs)
-        elif launch.which == "cpu":
-            launch.native("points_in_boxes_pairs", points, n, stride, frames, *grid, offsets, pairs)
-        else:
-            launch.native("points_in_boxes_pairs", points, n, stride, frames, m, offsets, pairs)
+        launch.run(PAIRS, **args, offsets=offsets, pairs=pairs)
     return launch.output(pairs)
 
 
@@ -130,9 +125,6 @@ def points_in_polygons(points: Any, polygons: Any, clockwise: bool = True, *,
     n, m, k = points.shape[0], polygons.shape[0], polygons.shape[1]
     out = launch.empty((n, m), "bool")
     if n and m:
-        if launch.which == "numba":
-            _numba_points.points_in_polygons(points, polygons, bool(clockwise), out)
-        else:
-            launch.native("points_in_polygons", points, n, points.shape[1], polygons, m, k,
-                          bool(clockwise), out)
+        launch.run(POLYGONS, points=points, n=n, stride=points.shape[1], polygons=polygons, nb=m,
+                   k=k, clockwise=bool(clockwise), out=out)
     return launch.output(out)

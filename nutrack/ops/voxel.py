@@ -17,7 +17,8 @@ Only x, y, z (the first three columns) place a point; every column is copied int
 Threads: the C++ backend runs its passes on the OpenMP threads (clouds under 16k points stay
 on the calling thread); the results never depend on the thread count. On a machine whose
 cores are busy with other processes, parallel passes wait for descheduled threads: see the
-OMP_WAIT_POLICY note in nutrack/ops/_backend.py, and OMP_NUM_THREADS=1 for the worst cases.
+OMP_WAIT_POLICY note in nutrack/ops/_backend.py (and the README), and OMP_NUM_THREADS=1 for
+the worst cases.
 """
 from __future__ import annotations
 
@@ -28,11 +29,16 @@ from typing import Any, NamedTuple, Sequence
 import numpy as np
 
 from nutrack.ops import _arrays, _backend, _numba_voxel
-from nutrack.ops._launch import Launch
+from nutrack.ops._launch import Launch, launchers
 
 MAX_GRID_PER_AXIS = 1 << 24  # csrc/include/nutrack/voxel_geometry.h: kMaxGridPerAxis
 _MAX_KEYS = 1 << 62  # clouds x cells must stay below this (64-bit keys)
 _MAX_POINTS = (1 << 31) - 2  # point indices (and n + 1) are int32 in the kernels
+
+WORKSPACE_BYTES = launchers(_numba_voxel.voxelize_workspace_bytes, "voxelize_workspace_bytes")
+ASSIGN = launchers(_numba_voxel.voxelize_assign, "voxelize_assign")
+FILL = launchers(_numba_voxel.voxelize_fill, "voxelize_fill")
+POINT_COORS = launchers(_numba_voxel.point_voxel_coors, "point_voxel_coors")
 
 
 class VoxelGrid(NamedTuple):
@@ -155,38 +161,28 @@ def _run(points: Any, sizes: list, grid: VoxelGrid, max_points: int, max_voxels:
     n, channels = points.shape
     cap = n if max_voxels is None else max_voxels
     capacity = sum(min(size, cap) for size in sizes)
-    width = 4 if cloud_column else 3
-    coors = launch.empty((max(capacity, 1), width), "int32")
+    coors = launch.empty((max(capacity, 1), 4 if cloud_column else 3), "int32")
     num_points = launch.empty((max(capacity, 1),), "int32")
-    offsets = np.zeros(len(sizes) + 1, dtype=np.int64)
-    np.cumsum(sizes, out=offsets[1:])
     if n == 0:
-        voxels = launch.empty((0, max_points, channels), "float32")
-        num_voxels, dropped = 0, 0
-    elif launch.which == "numba":
-        order, starts, num_voxels, dropped = _numba_voxel.voxelize_assign(
-            points, grid.min, grid.size, np.asarray(grid.shape, dtype=np.int64), offsets,
-            max_points, cap, coors, num_points)
-        voxels = np.empty((num_voxels, max_points, channels), dtype=np.float32)
-        _numba_voxel.voxelize_fill(points, order, starts, num_points, voxels)
-    else:
-        native = _backend.native
-        if launch.which == "cuda":
-            workspace_bytes = native.voxelize_workspace_bytes_cuda(n, capacity, device)
-            device_offsets = _arrays.from_host(offsets, points) if len(sizes) > 1 else None
-        else:
-            workspace_bytes = native.voxelize_workspace_bytes_cpu(n, capacity)
-            device_offsets = offsets if len(sizes) > 1 else None
-        workspace = launch.empty((workspace_bytes,), "uint8")
-        stats = launch.empty((2,), "int64")
-        launch.native("voxelize_assign", points, n, channels, grid.native(),
-                      0 if device_offsets is None else device_offsets, len(sizes), max_points,
-                      cap, capacity, workspace, coors, cloud_column, num_points, stats)
-        num_voxels, dropped = (int(v) for v in _arrays.to_host(stats))  # CUDA: synchronises
-        voxels = launch.empty((num_voxels, max_points, channels), "float32")
-        if num_voxels:
-            launch.native("voxelize_fill", points, n, channels, capacity, workspace, num_voxels,
-                          max_points, num_points, voxels)
+        return VoxelizeResult(launch.output(launch.empty((0, max_points, channels), "float32")),
+                              launch.output(coors[:0]), launch.output(num_points[:0]), 0)
+    offsets = None  # one cloud
+    if len(sizes) > 1:
+        offsets = np.zeros(len(sizes) + 1, dtype=np.int64)
+        np.cumsum(sizes, out=offsets[1:])
+        offsets = offsets if launch.on_host else _arrays.from_host(offsets, points)
+    workspace = launch.empty((launch.run(WORKSPACE_BYTES, n=n, capacity=capacity),), "uint8")
+    stats = launch.empty((2,), "int64")
+    launch.run(ASSIGN, points=points, n=n, stride=channels, grid=grid.native(), offsets=offsets,
+               num_clouds=len(sizes), max_points=max_points, max_voxels=cap, capacity=capacity,
+               workspace=workspace, coors=coors, cloud_column=cloud_column,
+               num_points=num_points, stats=stats)
+    num_voxels, dropped = (int(v) for v in _arrays.to_host(stats))  # CUDA: synchronises
+    voxels = launch.empty((num_voxels, max_points, channels), "float32")
+    if num_voxels:
+        launch.run(FILL, points=points, n=n, stride=channels, capacity=capacity,
+                   workspace=workspace, num_voxels=num_voxels, max_points=max_points,
+                   num_points=num_points, voxels=voxels)
     return VoxelizeResult(launch.output(voxels), launch.output(coors[:num_voxels]),
                           launch.output(num_points[:num_voxels]), dropped)
 
@@ -272,9 +268,6 @@ def point_voxel_coors(points: Any, voxel_size: Any, pc_range: Any, *,
     n = points.shape[0]
     out = launch.empty((n, 3), "int32")
     if n:
-        if launch.which == "numba":
-            _numba_voxel.point_voxel_coors(points, grid.min, grid.size,
-                                           np.asarray(grid.shape, dtype=np.int64), out)
-        else:
-            launch.native("point_voxel_coors", points, n, points.shape[1], grid.native(), out)
+        launch.run(POINT_COORS, points=points, n=n, stride=points.shape[1], grid=grid.native(),
+                   out=out)
     return launch.output(out)
