@@ -81,8 +81,8 @@ def _leftover(root, name):
 
 
 def test_stale_partial_folders_are_removed_live_ones_kept(tmp_path):
+    from nutrack.data.synth import DetectorNoise
     from nutrack.data.synth.cache import cache_folder
-    from nutrack.data.synth.config import DetectorNoise
 
     own = os.path.basename(cache_folder(str(tmp_path), SMALL, DetectorNoise()))
     killed_own = _leftover(tmp_path, f".{own}.partial-k1ll3d00")
@@ -101,19 +101,22 @@ def test_stale_partial_folders_are_removed_live_ones_kept(tmp_path):
 
 def test_the_key_follows_the_generator_source(tmp_path):
     """Editing any generator module changes the cache folder; nobody has to bump a version."""
-    from nutrack.data.synth import cache
+    from nutrack.data.synth import DetectorNoise, cache, fingerprint
 
-    data_dir = os.path.dirname(os.path.dirname(cache.__file__))
+    data_dir = os.path.dirname(os.path.dirname(fingerprint.__file__))
     copy = tmp_path / "data"
     shutil.copytree(data_dir, copy, ignore=shutil.ignore_patterns("__pycache__"))
-    base = cache.source_fingerprint(str(copy))
-    assert cache.source_fingerprint(str(copy)) == base
+    base = fingerprint.source_fingerprint(str(copy))
+    assert fingerprint.source_fingerprint(str(copy)) == base
     with open(copy / "synth" / "world.py", "a") as f:
         f.write("\n# an edit\n")
-    assert cache.source_fingerprint(str(copy)) != base
-    assert cache.source_fingerprint(data_dir) == cache.generator_fingerprint()
-    folder = cache.cache_folder(str(tmp_path), SMALL, cache.DetectorNoise())
-    assert os.path.basename(folder).startswith("synth-" + cache.generator_fingerprint()[:10] + "-")
+    assert fingerprint.source_fingerprint(str(copy)) != base
+    assert fingerprint.source_fingerprint(data_dir) == fingerprint.generator_fingerprint()
+    folder = cache.cache_folder(str(tmp_path), SMALL, DetectorNoise())
+    assert os.path.basename(folder).startswith("synth-" + fingerprint.generator_fingerprint()[:10] + "-")
+    ds = build(str(tmp_path / "built"), SMALL, progress=False)
+    with open(os.path.join(os.path.dirname(ds.dataroot), "COMPLETE.json")) as f:
+        assert json.load(f)["generator"] == fingerprint.generator_fingerprint()
 
 
 @pytest.mark.parametrize("write", ["build", "generate_dataset"])

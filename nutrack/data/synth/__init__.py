@@ -33,16 +33,18 @@ The modules, one job each:
 * :mod:`.simulator` — :func:`simulate_detections`
 * :mod:`.output` — :func:`build` and :func:`generate_dataset` (one write-then-rename,
   COMPLETE.json with every file's size)
-* :mod:`.cache` — :func:`default_dataset`: cache key, lock, stale-folder cleanup, checks
+* :mod:`.fingerprint` — the hash of the generator's source the cache keys on
+* :mod:`.cache` — :func:`default_dataset`: cache folder, lock, stale-folder cleanup, checks
 * :mod:`.cli` — ``python -m nutrack.data.synth``
 """
 
 from __future__ import annotations
 
-from .cache import cache_dir, default_dataset, generator_fingerprint
+from .cache import cache_dir, default_dataset
 from .cli import main
 from .config import DetectorNoise, SynthConfig, SynthError
 from .constants import CATEGORIES as _CATEGORIES  # noqa: F401 - imported by tests/test_data_boxes.py
+from .fingerprint import generator_fingerprint
 from .output import DefaultDataset, build, generate_dataset
 from .simulator import simulate_detections
 

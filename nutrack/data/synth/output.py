@@ -20,6 +20,7 @@ from nutrack._cli import UserError, check_writable_dir
 from nutrack._io import atomic_write_bytes, fsync_dir
 
 from .config import DetectorNoise, SynthConfig, SynthError
+from .fingerprint import generator_fingerprint
 from .scenes import generate_into
 
 __all__ = ["DefaultDataset", "build", "generate_dataset", "describe", "damage", "COMPLETE", "PARTIAL"]
@@ -91,10 +92,10 @@ def generate_dataset(out: str, cfg: SynthConfig = SynthConfig(), progress: bool 
 
 
 def build(out: str, cfg: SynthConfig = SynthConfig(), noise: DetectorNoise = DetectorNoise(),
-          progress: bool = True, generator: Optional[str] = None) -> DefaultDataset:
+          progress: bool = True) -> DefaultDataset:
     """Generate a dataset under ``out/nuscenes`` and its detection files under
     ``out/detections``, then ``out/COMPLETE.json``; returns the paths. ``out`` must not exist
-    or be empty. ``generator`` (the cache's code fingerprint) is recorded in COMPLETE.json."""
+    or be empty."""
     cfg.validate()
 
     def fill(tmp: str) -> None:
@@ -102,7 +103,7 @@ def build(out: str, cfg: SynthConfig = SynthConfig(), noise: DetectorNoise = Det
         os.makedirs(dataroot)
         stats = generate_into(dataroot, cfg, progress)
         dets = _write_detection_files(dataroot, cfg, noise, os.path.join(tmp, "detections"), progress)
-        info = {"generator": generator, "config": asdict(cfg), "noise": asdict(noise), "stats": stats,
+        info = {"generator": generator_fingerprint(), "config": asdict(cfg), "noise": asdict(noise), "stats": stats,
                 "version": cfg.version, "splits": list(cfg.splits()),
                 "detections": {k: os.path.relpath(v, tmp) for k, v in dets.items()},
                 # sizes, checked when the cache opens the folder: a truncated or lost file is
