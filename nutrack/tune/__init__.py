@@ -49,7 +49,7 @@ def _study_name(target: TuneTarget) -> str:
 
 def tune(target: TuneTarget, *, storage: str, out: str, trials: int, workers: int = 1,
          base_params: Any = None, per_class: bool = True, prune_fraction: float = 0.25, seed: int = 0,
-         study_name: Optional[str] = None) -> TuneResult:
+         study_name: Optional[str] = None, eval_workers: int = 1) -> TuneResult:
     """Run the study to ``trials`` finished trials (resuming a stored one), then write ``out``."""
     import optuna
 
@@ -58,7 +58,7 @@ def tune(target: TuneTarget, *, storage: str, out: str, trials: int, workers: in
 
     cfg = StudyConfig(target=target, storage=storage, study_name=study_name or _study_name(target),
                       trials=trials, base_params=base_params or FilterParams(), per_class=per_class,
-                      prune_fraction=prune_fraction, seed=seed)
+                      prune_fraction=prune_fraction, seed=seed, eval_workers=eval_workers)
     run_workers(cfg, workers)
     study = open_study(cfg, 0)
     pruned = len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.PRUNED,)))
@@ -89,7 +89,7 @@ def _best_params(cfg, study):
     composed, sources = compose_per_class(study)
     if composed is None or composed == best_trial.params:
         return best, best_trial.value, f"trial {best_trial.number}"
-    data = TuningData(cfg.target, say=lambda *_: None)
+    data = TuningData(cfg.target, say=lambda *_: None, eval_workers=max(cfg.eval_workers, 1))
     candidate = cfg.base_params.with_overrides(composed)
     with tempfile.TemporaryDirectory(prefix="nutrack-tune-") as tmp:
         amota = _amota(track_and_score(data, candidate, os.path.join(tmp, "composed.json")))

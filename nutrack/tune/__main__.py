@@ -34,6 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--study-name", default=None, help="study name in the storage (default: from the split)")
     p.add_argument("--out", default="params.json", help="params file to write (default: params.json)")
     p.add_argument("--workers", type=int, default=1, help="processes running trials in parallel (default: 1)")
+    p.add_argument("--eval-workers", type=int, default=1,
+                   help="processes evaluating one trial's classes in parallel (default: 1; on a machine with "
+                        "more cores than --workers, e.g. 16 cores: --workers 4 --eval-workers 4)")
     p.add_argument("--params", help="start from this params file instead of the defaults")
     p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                    help="fix a starting parameter (repeatable); see docs/tracking.md")
@@ -75,6 +78,8 @@ def _check_args(a) -> None:
         raise UserError(f"--trials must be >= 1, got {a.trials}")
     if not 1 <= a.workers <= (os.cpu_count() or 1) * 4:
         raise UserError(f"--workers must be in [1, {(os.cpu_count() or 1) * 4}], got {a.workers}")
+    if not 1 <= a.eval_workers <= 7:
+        raise UserError(f"--eval-workers must be in [1, 7] (one per tracking class at most), got {a.eval_workers}")
     if not 0.0 <= a.prune_fraction < 1.0:
         raise UserError(f"--prune-fraction must be in [0, 1), got {a.prune_fraction}")
     check_writable_file(a.out, "--out")
@@ -105,7 +110,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     target = _target(a)
     result = tune(target, storage=a.study, out=a.out, trials=a.trials, workers=a.workers,
                   base_params=_base_params(a), per_class=not a.shared, prune_fraction=a.prune_fraction,
-                  seed=a.seed, study_name=a.study_name)
+                  seed=a.seed, study_name=a.study_name, eval_workers=a.eval_workers)
     print(result.summary())
     return 0
 

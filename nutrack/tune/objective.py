@@ -37,11 +37,11 @@ class TuneTarget:
 class TuningData:
     """A split's scenes with their detections, and the devkit's session for scoring them."""
 
-    def __init__(self, target: TuneTarget, say=print) -> None:
+    def __init__(self, target: TuneTarget, say=print, eval_workers: int = 1) -> None:
         from nutrack.data import NuScenesData, load_detections
         from nutrack.tune.devkit import DevkitSession
 
-        self.target = target
+        self.target, self.eval_workers = target, eval_workers
         self.data = NuScenesData(target.dataroot, target.version)
         try:
             self.tokens = self.data.sample_tokens(target.split)
@@ -87,7 +87,7 @@ def track_and_score(data: TuningData, params: FilterParams, path: str,
 
     run = track_scenes(FilterTracker(params, backend=backend), data.scenes, progress=False)
     write_tracking_results(path, run.results, data.tokens, keep_top=True)
-    return data.session.score(path, scene_tokens)
+    return data.session.score(path, scene_tokens, workers=data.eval_workers)
 
 
 class Objective:
@@ -118,7 +118,8 @@ class Objective:
                 trial.report(_amota(early), step=0)
                 if trial.should_prune():
                     raise optuna.TrialPruned()
-            summary = self.data.session.score(path) if self.subset else track_and_score(self.data, params, path)
+            summary = (self.data.session.score(path, workers=self.data.eval_workers) if self.subset
+                       else track_and_score(self.data, params, path))
         finally:
             if os.path.exists(path):
                 os.unlink(path)

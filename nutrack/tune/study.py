@@ -45,6 +45,7 @@ class StudyConfig:
     per_class: bool = True
     prune_fraction: float = 0.25
     seed: int = 0
+    eval_workers: int = 1
     extra: Dict[str, Any] = field(default_factory=dict)
 
 
@@ -131,7 +132,7 @@ def work(cfg: StudyConfig, worker: int = 0) -> None:
     from nutrack.tune.objective import Objective, TuningData
 
     study = open_study(cfg, worker)
-    data = TuningData(cfg.target, say=print if worker == 0 else (lambda *_: None))
+    data = TuningData(cfg.target, say=print if worker == 0 else (lambda *_: None), eval_workers=cfg.eval_workers)
     started: Dict[int, float] = {}
     with tempfile.TemporaryDirectory(prefix="nutrack-tune-") as workdir:
         objective = Objective(data, cfg.base_params, workdir, per_class=cfg.per_class,
