@@ -23,7 +23,8 @@ from .config import DetectorNoise, SynthConfig, SynthError
 from .fingerprint import generator_fingerprint
 from .scenes import generate_into
 
-__all__ = ["DefaultDataset", "build", "generate_dataset", "describe", "damage", "COMPLETE", "PARTIAL"]
+__all__ = ["DefaultDataset", "build", "generate_dataset", "describe", "damage", "check_output_folder", "write_then_rename",
+           "COMPLETE", "PARTIAL"]
 
 COMPLETE = "COMPLETE.json"
 PARTIAL = ".partial-"  # in the name of every folder being written: ".<target>.partial-XXXXXXXX"

@@ -4,11 +4,10 @@ samples, annotations with their lidar point counts, instances, the scene and its
 
 from __future__ import annotations
 
-import math
 import os
 import time
 import zlib
-from typing import Dict, List, Optional
+from typing import Dict
 
 import numpy as np
 
@@ -178,7 +177,8 @@ class _SceneWriter:
         # count points in the sensor frame, from the points exactly as stored
         boxes_lidar, _ = transform_boxes(ann_boxes, global_to_lidar)
         pairs = np.asarray(points_in_boxes_all(cloud[:, :3], boxes_lidar, sparse=True))
-        counts = np.bincount(pairs[:, 1], minlength=len(annotated)) if len(pairs) else np.zeros(len(annotated), np.int64)
+        counts = (np.bincount(pairs[:, 1], minlength=len(annotated)) if len(pairs)
+                  else np.zeros(len(annotated), np.int64))
         for j, i in enumerate(annotated):
             o = self.world.objects[i]
             n_pts = int(counts[j])

@@ -21,7 +21,8 @@ from .config import SynthConfig, split_scene_names
 from .constants import ATTRIBUTES, CATEGORIES, LIDAR_ROTATION, LIDAR_TRANSLATION, LOCATIONS, VISIBILITY
 from .world import WorldObject
 
-__all__ = ["TOKEN_NAMESPACE", "Tables", "token", "scene_plan", "attribute_of"]
+__all__ = ["TOKEN_NAMESPACE", "Tables", "token", "namespace", "scene_plan", "attribute_of", "visibility_token",
+           "write_splits_json"]
 
 #: The prefix of every scene-dependent token. Fixed: it is not a cache key (the cache keys
 #: on the generator's source, see :mod:`.cache`), only a name space for the md5 tokens.
