@@ -109,7 +109,7 @@ def _main(argv: Optional[Sequence[str]]) -> int:
     run = track_scenes(tracker, data.scenes(split, dets), progress=not a.quiet, points=points,
                        total=len(scene_names), desc=f"{a.method} {split}")
     wall = time.perf_counter() - t0
-    meta = dets.meta if _is_tracking_meta(dets.meta) else None
+    meta = _tracking_meta(dets.meta)
     write_tracking_results(out, run.results, tokens, meta=meta, keep_top=True)
     n_boxes = sum(len(t) for t in run.results.values())
     print(f"{a.method}: {run.frames} frames of {run.scenes} scenes, {n_boxes} tracked boxes -> {out}")
@@ -212,9 +212,13 @@ def _resolve_inputs(a: argparse.Namespace):
     return ds.dataroot, ds.version, split, det_path
 
 
-def _is_tracking_meta(meta) -> bool:
+def _tracking_meta(meta) -> Optional[dict]:
+    """The detection file's five sensor flags for the tracking file's meta (None: the default).
+    Only those: anything else an exporter put there stays behind (it may not even serialise)."""
     keys = ("use_camera", "use_lidar", "use_radar", "use_map", "use_external")
-    return isinstance(meta, dict) and all(isinstance(meta.get(k), bool) for k in keys)
+    if isinstance(meta, dict) and all(isinstance(meta.get(k), bool) for k in keys):
+        return {k: meta[k] for k in keys}
+    return None
 
 
 if __name__ == "__main__":

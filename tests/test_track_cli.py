@@ -418,3 +418,18 @@ def test_viz_errors_are_one_line(synthetic_dataset, synthetic_data, tmp_path, ca
     err = capsys.readouterr().err
     assert "nested" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "v").exists()
+
+
+def test_deeply_nested_meta_is_not_copied_into_the_output(synthetic_dataset, tmp_path, capsys):
+    """A meta block nested 900 deep parses (orjson allows 1024), but orjson cannot write
+    more than 254 levels: only the five flags of the submission format go into the output."""
+    ds = synthetic_dataset
+    data = json.load(open(ds.detections[ds.val_split]))
+    deep = 0
+    for _ in range(900):
+        deep = [deep]
+    data["meta"]["exporter_notes"] = deep
+    args = _with_detections(ds, tmp_path, json.dumps(data))
+    assert track.main(args + ["--method", "centerpoint"]) == 0, capsys.readouterr().err
+    meta = json.load(open(tmp_path / "out.json"))["meta"]
+    assert meta == {k: data["meta"][k] for k in ("use_camera", "use_lidar", "use_radar", "use_map", "use_external")}

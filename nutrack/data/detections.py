@@ -201,6 +201,8 @@ def _fmt(value: Any, limit: int = 80) -> str:
         text = json.dumps(value)
     except (TypeError, ValueError):
         text = repr(value)
+    except RecursionError:  # a value nested deeper than Python recurses
+        text = f"<{type(value).__name__} nested too deeply to show>"
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
@@ -421,13 +423,18 @@ class _Validator:
 
 
 def _count_bools(obj: Any) -> int:
-    if _is_bool(obj):
-        return 1
-    if isinstance(obj, dict):
-        return sum(_count_bools(v) for v in obj.values())
-    if isinstance(obj, list):
-        return sum(_count_bools(v) for v in obj)
-    return 0
+    """JSON booleans anywhere in ``obj`` (iterative: orjson parses 1024 levels, more than
+    Python's recursion limit)."""
+    count, stack = 0, [obj]
+    while stack:
+        x = stack.pop()
+        if _is_bool(x):
+            count += 1
+        elif isinstance(x, dict):
+            stack.extend(x.values())
+        elif isinstance(x, list):
+            stack.extend(x)
+    return count
 
 
 def _read_submission(v: _Validator, max_bytes: Optional[int]) -> Tuple[dict, dict]:
