@@ -7,6 +7,8 @@ Environment:
   CMAKE_BUILD_PARALLEL_LEVEL  build jobs
 """
 import os
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +21,33 @@ class CMakeExtension(Extension):
     def __init__(self, name: str, sourcedir: str = "") -> None:
         super().__init__(name, sources=[])
         self.sourcedir = os.fspath(Path(sourcedir).resolve())
+
+
+# The tools a configured build folder runs; pip's isolated build environment (where cmake and
+# ninja come from) is deleted after each install, so the next install in the same source folder
+# finds build/temp*/CMakeCache.txt naming programs that no longer exist.
+_CACHED_PROGRAMS = ("CMAKE_COMMAND", "CMAKE_MAKE_PROGRAM", "CMAKE_CXX_COMPILER",
+                    "CMAKE_CUDA_COMPILER", "Python_EXECUTABLE")
+
+
+def drop_stale_cmake_cache(build_temp: Path) -> bool:
+    """Removes the CMake cache of `build_temp` when a program it names is gone (or another
+    cmake than this one configured it); returns whether it did. CMake then configures afresh."""
+    cache = build_temp / "CMakeCache.txt"
+    if not cache.is_file():
+        return False
+    entries = dict(re.findall(r"^(\w+):[A-Z]+=(.*)$", cache.read_text(errors="replace"), re.M))
+    stale = [entries[k] for k in _CACHED_PROGRAMS if entries.get(k) and not Path(entries[k]).exists()]
+    cmake = shutil.which("cmake")
+    if cmake and entries.get("CMAKE_COMMAND") and Path(entries["CMAKE_COMMAND"]).exists():
+        if Path(entries["CMAKE_COMMAND"]).resolve() != Path(cmake).resolve():
+            stale.append(entries["CMAKE_COMMAND"])
+    if not stale:
+        return False
+    print(f"nutrack: dropping the stale CMake cache in {build_temp} (gone: {', '.join(stale)})")
+    cache.unlink()
+    shutil.rmtree(build_temp / "CMakeFiles", ignore_errors=True)
+    return True
 
 
 class CMakeBuild(build_ext):
@@ -47,6 +76,7 @@ class CMakeBuild(build_ext):
             build_args += [f"-j{os.cpu_count() or 2}"]
         build_temp = Path(self.build_temp) / ext.name
         build_temp.mkdir(parents=True, exist_ok=True)
+        drop_stale_cmake_cache(build_temp)
         subprocess.run(["cmake", ext.sourcedir, "-G", "Ninja", *cmake_args], cwd=build_temp, check=True)
         subprocess.run(["cmake", "--build", ".", *build_args], cwd=build_temp, check=True)
 
