@@ -8,6 +8,9 @@ import glob
 import json
 import os
 import shutil
+import subprocess
+import sys
+import time
 
 import pytest
 
@@ -97,6 +100,26 @@ def test_stale_partial_folders_are_removed_live_ones_kept(tmp_path):
         assert not os.path.exists(path), path
     for path in (live, unrelated):
         assert os.path.isdir(path), path
+
+
+def test_a_killed_generation_is_cleaned_up_by_the_next(tmp_path):
+    """SIGKILL a real generation halfway; the next generation in that cache (of any
+    configuration) removes the hidden folder it left."""
+    script = ("import sys; from nutrack.data.synth import SynthConfig, default_dataset; "
+              "default_dataset(sys.argv[1], cfg=SynthConfig.tiny(keyframes=40, sweeps_per_keyframe=4), progress=False)")
+    proc = subprocess.Popen([sys.executable, "-c", script, str(tmp_path)])
+    try:
+        deadline = time.time() + 120
+        while not glob.glob(str(tmp_path / ".synth-*" / "nuscenes" / "*" / "LIDAR_TOP" / "*.pcd.bin")):
+            assert proc.poll() is None and time.time() < deadline, "the generation ended before it could be killed"
+            time.sleep(0.02)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert glob.glob(str(tmp_path / ".synth-*"))  # what a killed run leaves
+    default_dataset(str(tmp_path), cfg=SMALL, progress=False)
+    assert not glob.glob(str(tmp_path / ".synth-*"))
+    assert len(glob.glob(str(tmp_path / "synth-*" / "COMPLETE.json"))) == 1
 
 
 def test_the_key_follows_the_generator_source(tmp_path):
