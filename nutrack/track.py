@@ -133,7 +133,8 @@ def _check_arguments(a: argparse.Namespace) -> None:
         if not os.path.isdir(a.dataroot):
             raise UserError(f"--dataroot {a.dataroot!r} is not a folder")
     if a.detections is not None and not os.path.isfile(a.detections):
-        raise UserError(f"detection file {a.detections!r} does not exist")
+        what = "is not a file" if os.path.exists(a.detections) else "does not exist"
+        raise UserError(f"detection file {a.detections!r} {what}")
     for flag, value in (("--checkpoint", a.checkpoint), ("--device", a.device)):
         if value is not None and a.method != "learned":
             raise UserError(f"{flag} is only used by --method learned")

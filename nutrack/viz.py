@@ -214,8 +214,12 @@ def _main(argv: Optional[Sequence[str]]) -> int:
         raise UserError(f"results file {a.results!r} does not exist")
     if a.no_gif and a.no_png:
         raise UserError("--no-gif and --no-png together leave nothing to draw")
-    if not (a.view_range > 0 and a.trail >= 1 and a.dpi >= 10):  # `not >`: nan fails too
-        raise UserError("--range must be > 0, --trail >= 1, --dpi >= 10")
+    # `not (0 < x < inf)`: nan and inf fail too (matplotlib refuses infinite axis limits); a
+    # dpi above 1000 would be gigabytes of pixels per frame
+    if not (0 < a.view_range < float("inf") and a.trail >= 1 and 10 <= a.dpi <= 1000):
+        raise UserError("--range must be a finite number > 0, --trail >= 1, --dpi in [10, 1000]")
+    if not 0.0 <= a.min_score <= 1.0:
+        raise UserError(f"--min-score must be in [0, 1], got {a.min_score}")
     check_writable_dir(a.out, "--out")
     from nutrack.data import NuScenesData, load_tracking_results
 

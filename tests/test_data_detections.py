@@ -239,6 +239,29 @@ def test_limits_accept_real_values(tmp_path):
     np.testing.assert_allclose(dets[TOK_A].boxes[0, :2], [99_000.0, -99_000.0])
 
 
+def test_overflowing_values_warn_nothing(tmp_path):
+    """A 1e300 quaternion component overflows its norm: rejected in one message, no numpy
+    RuntimeWarning on stderr beside it."""
+    import warnings
+
+    d = good_file()
+    d["results"][TOK_A][2]["rotation"] = [1e300, 0.0, 0.0, 0.0]
+    path = write(tmp_path, d)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(SubmissionFormatError, match=r"box 2, field 'rotation'.*norm inf"):
+            load_detections(path, sample_tokens=TOKENS)
+
+
+def test_not_a_regular_file(tmp_path):
+    with pytest.raises(SubmissionFormatError, match="is a folder"):
+        load_detections(tmp_path)
+    fifo = tmp_path / "fifo.json"
+    os.mkfifo(fifo)  # reading it would block (and /dev/zero would fill the memory)
+    with pytest.raises(SubmissionFormatError, match="not a regular file"):
+        load_detections(fifo)
+
+
 def test_duplicate_key_inside_meta_is_not_a_sample(tmp_path):
     """A repeated key elsewhere (here in meta, written by a sloppy exporter) is not a lost
     sample: the precise re-parse finds no repeated sample and the file loads."""

@@ -177,6 +177,8 @@ def test_corrupt_pcd_file_is_a_user_error_naming_it(tmp_path, nbytes, message):
     assert str(p) in str(info.value)
     np.arange(10, dtype=np.float32).tofile(p)  # two whole points read fine
     assert load_pcd_bin(p).shape == (2, 5)
+    with pytest.raises(LidarFileError, match="not a regular file"):
+        load_pcd_bin(tmp_path)
 
 
 def test_num_lidar_pts_are_the_points_inside_each_box(synthetic_data):

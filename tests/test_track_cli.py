@@ -85,6 +85,7 @@ def test_bad_detection_file_is_rejected_before_any_work(synthetic_dataset, tmp_p
 @pytest.mark.parametrize("change, message", [
     (lambda a: a[:a.index("--version")] + a[a.index("--version") + 2:], "--dataroot needs --version"),
     (lambda a: _replace(a, "--detections", "/nonexistent/det.json"), "does not exist"),
+    (lambda a: _replace(a, "--detections", "/"), "is not a file"),
     (lambda a: _replace(a, "--dataroot", "/nonexistent"), "not a folder"),
     (lambda a: a + ["--checkpoint", "x.pt"], "only used by --method learned"),
     (lambda a: a + ["--score-threshold", "1.5"], r"\[0, 1\]"),
@@ -417,6 +418,11 @@ def test_viz_errors_are_one_line(synthetic_dataset, synthetic_data, tmp_path, ca
     assert viz.main(_replace(base, "--results", str(nested)) + ["--out", str(tmp_path / "v")]) == 2
     err = capsys.readouterr().err
     assert "nested" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "v").exists()
+    for flag, value in (("--range", "inf"), ("--range", "nan"), ("--dpi", "100000"), ("--min-score", "nan")):
+        assert viz.main(base + ["--out", str(tmp_path / "v"), flag, value]) == 2
+        err = capsys.readouterr().err
+        assert flag in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "v").exists()
 
 

@@ -345,18 +345,20 @@ class _Validator:
         return arrays, scores.astype(np.float64, copy=False), names, ids
 
     def check_values(self, token: str, boxes: list, arrays: Dict[str, np.ndarray], scores: np.ndarray) -> None:
-        def first_bad(ok: np.ndarray, fname: str, rule: str) -> None:
+        def first_bad(ok: np.ndarray, fname: str, rule: str, extra=lambda i: "") -> None:
             if not ok.all():
                 i = int(np.argmin(ok))
-                self.fail(token, i, fname, f"{rule}, got {_fmt(boxes[i][fname])}")
+                self.fail(token, i, fname, f"{rule}, got {_fmt(boxes[i][fname])}{extra(i)}")
 
         for fname, _ in _VECTOR_FIELDS:
             first_bad(np.isfinite(arrays[fname]).all(axis=1), fname, "must be finite")
         for fname, ok, rule in _range_rules(arrays):
             first_bad(ok, fname, rule)
-        qnorm = np.sqrt((arrays["rotation"] ** 2).sum(axis=1))
+        with np.errstate(over="ignore"):  # a 1e300 component: norm inf, rejected below without a warning
+            qnorm = np.sqrt((arrays["rotation"] ** 2).sum(axis=1))
         first_bad(np.abs(qnorm - 1.0) <= self.rotation_tol, "rotation",
-                  f"must be a unit quaternion (w, x, y, z) within {self.rotation_tol:g}")
+                  f"must be a unit quaternion (w, x, y, z) within {self.rotation_tol:g}",
+                  lambda i: f" of norm {qnorm[i]:.6g}")
         first_bad(np.isfinite(scores) & (scores >= 0.0) & (scores <= 1.0), self.score_field, "must be a number in [0, 1]")
 
     def classes_of(self, token: str, names: List[str]) -> np.ndarray:

@@ -18,6 +18,7 @@ import gc
 import json
 import os
 import re
+import stat
 from typing import Any, Iterator, List, Optional, Tuple, Union
 
 from nutrack._cli import UserError
@@ -79,7 +80,12 @@ def read_json_bytes(path: PathLike, max_bytes: Optional[int] = None) -> bytes:
     """The file's bytes, refusing files above the cap (``max_bytes``, else the environment's
     ``NUTRACK_MAX_JSON_BYTES``, else 8 GiB). FileNotFoundError for a missing file."""
     limit = _byte_limit(path, max_bytes)
-    size = os.stat(path).st_size
+    info = os.stat(path)
+    if stat.S_ISDIR(info.st_mode):
+        raise JSONFileError(path, "is a folder, not a JSON file")
+    if not stat.S_ISREG(info.st_mode):  # a FIFO or a device (/dev/zero) has no size to cap
+        raise JSONFileError(path, "is not a regular file")
+    size = info.st_size
 
     def too_big(n: int) -> JSONFileError:
         return JSONFileError(path, f"{n} bytes, more than the {limit} bytes allowed (pass max_bytes= or set "

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import stat
 from dataclasses import dataclass
 from typing import Dict, Iterator, List, Mapping, Optional, Union
 
@@ -66,9 +67,12 @@ def load_pcd_bin(path: Union[str, os.PathLike], columns: int = 5) -> np.ndarray:
     path = os.fspath(path)
     record = 4 * columns
     try:
-        size = os.stat(path).st_size
+        info = os.stat(path)
     except FileNotFoundError:
         raise LidarFileError(f"lidar file {path} is missing") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise LidarFileError(f"lidar file {path} is not a regular file")
+    size = info.st_size
     if size == 0:
         raise LidarFileError(f"lidar file {path} is empty (0 bytes)")
     if size % record:
