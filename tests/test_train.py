@@ -26,11 +26,12 @@ def cache(tmp_path_factory):
 
 
 @pytest.fixture(autouse=True)
-def _restore_threads():
-    """In-process runs set torch's thread count (--threads); put it back afterwards."""
+def _threads_unchanged():
+    """In-process runs use --threads (and the scorer its own count) for their own work only:
+    torch's thread count is the caller's again afterwards."""
     n = torch.get_num_threads()
     yield
-    torch.set_num_threads(n)
+    assert torch.get_num_threads() == n
 
 
 def _env(cache, **extra):

@@ -60,12 +60,10 @@ def read_checkpoint(path: str, what: str = "--checkpoint", training: bool = Fals
     return ck
 
 
-def model_from_checkpoint(ck: Dict[str, Any], path: str, what: str = "--checkpoint",
-                          config: ModelConfig = None) -> AssociationNet:
-    """The network of a :func:`read_checkpoint` dict, on the CPU. ``config`` (default: the
-    checkpoint's own) is the architecture the weights must fit."""
+def model_from_checkpoint(ck: Dict[str, Any], path: str, what: str = "--checkpoint") -> AssociationNet:
+    """The network a :func:`read_checkpoint` dict describes, with its weights, on the CPU."""
     try:
-        config = config or ModelConfig.from_dict(ck["model_config"])
+        config = ModelConfig.from_dict(ck["model_config"])
     except (TypeError, ValueError) as e:
         raise CheckpointError(f"{what} {path!r}: invalid model_config ({e})") from None
     model = AssociationNet(config)

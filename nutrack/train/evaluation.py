@@ -70,13 +70,14 @@ def val_pass(model: AssociationNet, inputs: TrainingInputs, config: TrainConfig,
     return out
 
 
-def learned_tracker(model: AssociationNet, device, nsweeps: int, threshold: float):
-    """The ``learned`` tracker around an in-memory network (during training)."""
+def learned_tracker(model: AssociationNet, device, nsweeps: int, threshold: float, threads: int):
+    """The ``learned`` tracker around an in-memory network (during training), its network
+    calls on ``threads`` torch CPU threads (``--threads``)."""
     from nutrack.model.scorer import LearnedScorer
     from nutrack.tracking.filter import FilterTracker
     from nutrack.tracking.run import learned_params
 
-    scorer = LearnedScorer(model, device=device, nsweeps=nsweeps, threshold=threshold)
+    scorer = LearnedScorer(model, device=device, nsweeps=nsweeps, threshold=threshold, threads=threads)
     return FilterTracker(learned_params(), scorer=scorer)
 
 

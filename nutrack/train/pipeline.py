@@ -32,10 +32,11 @@ def train(config: TrainConfig, resume: Optional[str] = None, step_hooks: Sequenc
     with torch_threads(config.threads):
         dist, device = init_distributed(config.device)
         progress = not config.quiet and dist.main
-        ck = None
+        resumed = None
         if resume is not None:
-            config, ck = resumed_run(config, resume, dist)
-            done = _completed_summary(config, ck, dist)
+            resumed = resumed_run(config, resume, dist)
+            config = resumed.config
+            done = _completed_summary(config, resumed.checkpoint, dist)
             if done is not None:
                 return done
         else:
@@ -43,8 +44,8 @@ def train(config: TrainConfig, resume: Optional[str] = None, step_hooks: Sequenc
         seed_everything(config.seed)
         inputs = _load(config, dist, progress)
         trainer = Trainer(config, inputs, dist, device, step_hooks)
-        if ck is not None:
-            trainer.restore(ck)
+        if resumed is not None:
+            trainer.restore(resumed.checkpoint, resumed.path)
             if dist.main:
                 log.info("resumed %s at epoch %d, step %d", config.output, trainer.state.epoch + 1,
                          trainer.state.step_in_epoch)

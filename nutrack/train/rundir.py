@@ -4,16 +4,25 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, NamedTuple, Optional
 
 from nutrack._cli import UserError, check_writable_dir
 from nutrack.train.config import DATA_KEYS, FROZEN_KEYS, TrainConfig, resolve_data
 from nutrack.train.dist import Dist, barrier, broadcast_obj
 from nutrack.train.errors import TrainingError
 
-__all__ = ["new_run", "resumed_run", "LAST", "BEST", "METRICS"]
+__all__ = ["new_run", "resumed_run", "Resumed", "LAST", "BEST", "METRICS"]
 
 LAST, BEST, METRICS = "last.pt", "best.pt", "metrics.json"
+
+
+class Resumed(NamedTuple):
+    """A run being resumed: its config (the saved settings that define it), the checkpoint
+    and the file it was read from."""
+
+    config: TrainConfig
+    checkpoint: Dict[str, Any]
+    path: str
 
 
 def _embedded_dataset(config: TrainConfig, dist: Dist, progress: bool):
@@ -48,9 +57,8 @@ def new_run(config: TrainConfig, dist: Dist, progress: bool) -> TrainConfig:
     return config.replace(**data, output=run_dir, world_size=dist.world)
 
 
-def resumed_run(config: TrainConfig, target: str, dist: Dist) -> Tuple[TrainConfig, Dict[str, Any]]:
-    """``(config, checkpoint)`` of the run being resumed from ``target`` (a run directory or a
-    checkpoint file). Settings that define the run come from its saved config; giving one
+def resumed_run(config: TrainConfig, target: str, dist: Dist) -> Resumed:
+    """The run being resumed from ``target`` (a run directory or a checkpoint file). Settings that define the run come from its saved config; giving one
     of them a new value on the command line is an error."""
     from nutrack.model.checkpoint import model_from_checkpoint
     from nutrack.train.checkpoints import read_training_checkpoint
@@ -74,4 +82,4 @@ def resumed_run(config: TrainConfig, target: str, dist: Dist) -> Tuple[TrainConf
         raise TrainingError("--resume: these settings differ from the run being resumed: "
                             + ", ".join(f"{k} ({saved[k]!r} -> {getattr(config, k)!r})" for k in changed))
     kept = {k: saved[k] for k in (*FROZEN_KEYS, "tiny") if k in saved}
-    return config.replace(**kept, output=run_dir, world_size=dist.world), ck
+    return Resumed(config.replace(**kept, output=run_dir, world_size=dist.world), ck, ck_path)

@@ -24,8 +24,10 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 import torch.nn as nn
+from tqdm import tqdm
 
 from nutrack.model import AssociationNet, ModelConfig, association_loss
+from nutrack.model.checkpoint import CheckpointError
 from nutrack.model.training_data import batch_to_device, collate
 from nutrack.train.checkpoints import rng_state, save_checkpoint, set_rng_state
 from nutrack.train.config import TrainConfig
@@ -126,15 +128,14 @@ class Trainer:
         self.ddp = self.model
 
     # -- set-up --------------------------------------------------------------------------------
-    def restore(self, ck: Dict[str, Any]) -> None:
-        """Continue from a checkpoint: weights, optimiser, state and RNG states."""
-        from nutrack.model.checkpoint import CheckpointError
-
+    def restore(self, ck: Dict[str, Any], path: str) -> None:
+        """Continue from the checkpoint ``ck`` read from ``path``: weights, optimiser, state and
+        RNG states."""
         try:
             self.model.load_state_dict(ck["model"])
             self.optimizer.load_state_dict(ck["optimizer"])
         except (RuntimeError, ValueError, KeyError, TypeError) as e:
-            raise CheckpointError(f"--resume {self.last_path!r}: the checkpoint does not fit the network of "
+            raise CheckpointError(f"--resume {path!r}: the checkpoint does not fit the network of "
                                   f"this run (hidden={self.config.hidden}): {str(e).splitlines()[0]}") from None
         self.state = TrainState.from_checkpoint(ck)
         set_rng_state(ck["rng"])
@@ -165,8 +166,6 @@ class Trainer:
 
     def train_epoch(self) -> Tuple[int, float]:
         """The steps left in this epoch; ``(frame pairs trained on, seconds)``."""
-        from tqdm import tqdm
-
         epoch, cfg = self.state.epoch, self.config
         perm = np.random.default_rng([cfg.seed, epoch]).permutation(len(self.inputs.train_pairs))
         bar = tqdm(total=self.steps_per_epoch, initial=self.state.step_in_epoch, unit="step", leave=True,
@@ -295,7 +294,7 @@ class Trainer:
         rec = {"epoch": st.epoch + 1, "global_step": st.global_step, **vm}
         due = (cfg.eval_every and (st.epoch + 1) % cfg.eval_every == 0) or st.epoch + 1 == cfg.epochs
         if due and self.dist.main:
-            tracker = learned_tracker(self.model, self.device, cfg.nsweeps, vm["threshold"])
+            tracker = learned_tracker(self.model, self.device, cfg.nsweeps, vm["threshold"], cfg.threads)
             res = track_and_evaluate(tracker, self.inputs, cfg,
                                      os.path.join(cfg.output, "val", f"learned_epoch{st.epoch + 1:03d}.json"),
                                      not cfg.no_points, False, f"tracking {cfg.val_split}")
