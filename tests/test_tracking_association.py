@@ -9,7 +9,7 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
 
 import nutrack.ops
-from nutrack.tracking import greedy_assignment, hungarian_assignment, nms, rowwise_greedy_assignment
+from nutrack.tracking import detection_order_greedy_assignment, greedy_assignment, hungarian_assignment, nms
 from nutrack.tracking.association import assign, component_labels
 from nutrack.tracking.scorer import gated_affinity
 from tests._helpers import requires_cuda
@@ -75,22 +75,38 @@ def test_greedy_best_pair_first(seed):
 
 
 @pytest.mark.parametrize("seed", range(20))
-def test_rowwise_greedy_is_centerpoints(seed):
+def test_detection_order_greedy_is_centerpoints(seed):
     rng = np.random.default_rng(seed)
     n, m = rng.integers(0, 8, 2)
-    cost = rng.integers(0, 4, (n, m)).astype(float)
-    valid = rng.random((n, m)) < 0.6
+    # CenterPoint's greedy_assignment, on its (N detections, M tracks) matrix
+    cost_dt = rng.integers(0, 4, (n, m)).astype(float)
+    valid_dt = rng.random((n, m)) < 0.6
     ref = []
     used = set()
-    big = np.where(valid, cost, 1e18)
+    big = np.where(valid_dt, cost_dt, 1e18)
     for i in range(n):
         row = big[i].copy()
         row[list(used)] = 1e18
         if m and row.min() < 1e16:
             j = int(row.argmin())
             used.add(j)
-            ref.append((i, j))
-    assert [tuple(p) for p in rowwise_greedy_assignment(cost, valid).tolist()] == ref
+            ref.append((j, i))  # (track, detection)
+    got = detection_order_greedy_assignment(cost_dt.T, valid_dt.T)
+    assert [tuple(p) for p in got.tolist()] == ref
+
+
+ALL_ASSIGNMENTS = [greedy_assignment, hungarian_assignment, detection_order_greedy_assignment,
+                   lambda c, v: assign(c, v, "greedy"), lambda c, v: assign(c, v, "hungarian")]
+
+
+@pytest.mark.parametrize("solve", ALL_ASSIGNMENTS)
+def test_every_assignment_takes_tracks_x_detections_and_returns_track_detection_pairs(solve):
+    # 2 tracks x 4 detections, one valid pair each, no conflict: every solver must match them
+    cost = np.arange(8, dtype=float).reshape(2, 4)
+    valid = np.zeros((2, 4), bool)
+    valid[0, 3] = valid[1, 1] = True
+    got = sorted(tuple(p) for p in solve(cost, valid).tolist())
+    assert got == [(0, 3), (1, 1)]
 
 
 def test_assign_errors_and_empty():
@@ -98,7 +114,7 @@ def test_assign_errors_and_empty():
         assign(np.zeros((1, 1)), np.ones((1, 1), bool), "auction")
     with pytest.raises(ValueError, match="shape"):
         greedy_assignment(np.zeros((2, 2)), np.ones((2, 3), bool))
-    for f in (greedy_assignment, hungarian_assignment, rowwise_greedy_assignment):
+    for f in (greedy_assignment, hungarian_assignment, detection_order_greedy_assignment):
         assert f(np.zeros((0, 3)), np.zeros((0, 3), bool)).shape == (0, 2)
         assert f(np.zeros((3, 2)), np.zeros((3, 2), bool)).shape == (0, 2)
 
@@ -154,6 +170,7 @@ def test_gated_affinity_equals_dense_on_candidates(metric):
 
 
 @requires_cuda
+@pytest.mark.cuda
 def test_cuda_backend_matches_host():
     from nutrack.tracking.scorer import affinity
 

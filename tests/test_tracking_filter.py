@@ -250,3 +250,13 @@ def test_warm_up_leaves_a_fresh_tracker():
         assert tr.num_tracks == 0
         out = tr.step(dets([straight(0, 0, 4, 0, CAR, 0)]), 0.0)
         assert out.track_ids.tolist() == [1]
+
+
+def test_warm_up_after_tracking_forgets_the_clock():
+    # A tracker reused for a second run (track_scenes warms it up again): its clock stood at the
+    # last real frame, and the made-up warm-up frames at t = 0 used to fail the time-order check.
+    for tr in (make_tracker("filter"), make_tracker("centerpoint")):
+        tr.step(dets([straight(0, 0, 4, 0, CAR, 0)]), 1.5e9)
+        tr.warm_up()
+        assert tr.num_tracks == 0
+        assert tr.step(dets([straight(0, 0, 4, 0, CAR, 0)]), 1.6e9).track_ids.tolist() == [1]

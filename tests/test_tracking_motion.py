@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 
 from nutrack.tracking import FilterParams
-from nutrack.tracking.motion import CTRA, CV, MotionTable, init_states, predict, state_boxes, update
+from nutrack.tracking.motion import (CTRA, CV, MEASUREMENT, MODELS, STATE_DIM, MotionModel, MotionTable, init_states,
+                                     measurements, predict, state_boxes, update)
+from nutrack.tracking.params import MOTION_MODELS
 
 TABLE = MotionTable(["cv", "ctra"], [0.5, 0.5], [1.0, 1.0], [0.3, 0.3], [2.0, 2.0], [0.5, 0.5], [1.0, 1.0])
 
@@ -108,3 +110,47 @@ def test_state_boxes():
 def test_table_from_params():
     t = MotionTable.from_params(FilterParams())
     assert t.table.shape == (7, 7)
+    assert [m.name for m in t.models] == ["cv", "ctra"]
+    cv_only = MotionTable.from_params(FilterParams(motion_model=("cv",) * 7))
+    assert cv_only.models == (MODELS[CV],)  # a frame runs only the models some class uses
+
+
+def test_every_model_follows_the_interface():
+    for code, model in enumerate(MODELS):
+        assert isinstance(model, MotionModel) and model.code == code
+        assert model.columns[:2] == ("x", "y") and len(model.columns) <= STATE_DIM
+    assert {m.name for m in MODELS} == set(MOTION_MODELS)  # the names FilterParams accepts
+    with pytest.raises(ValueError, match="unknown motion model 'cvv'"):
+        MotionTable(["cvv"], [0.5], [1.0], [0.3], [2.0], [0.5], [1.0])
+
+
+def test_named_columns_hold_what_they_name():
+    x, _ = init_states(meas(1.0, 2.0, 0.5, 3.0, 4.0), np.array([CV]), TABLE)
+    assert dict(zip(MODELS[CV].columns, x[0].tolist())) == {"x": 1.0, "y": 2.0, "vx": 3.0, "vy": 4.0}
+    x, _ = init_states(meas(1.0, 2.0, 0.0, 3.0, 0.0), np.array([CTRA]), TABLE)
+    assert dict(zip(MODELS[CTRA].columns, x[0].tolist())) == {"x": 1.0, "y": 2.0, "yaw": 0.0, "v": 3.0,
+                                                              "a": 0.0, "w": 0.0}
+
+
+def test_each_model_touches_only_its_own_rows():
+    rng = np.random.default_rng(1)
+    cls = np.array([CV, CTRA, CV, CTRA, CTRA])
+    m = np.column_stack([rng.normal(0, 10, (5, 2)), rng.uniform(-3, 3, 5), rng.normal(0, 3, (5, 2))])
+    x0, P0 = init_states(m, cls, TABLE)
+    yaw0 = m[:, 2].copy()
+    for model in MODELS:
+        x, P, yaw = x0.copy(), P0.copy(), yaw0.copy()
+        model.predict(x, P, yaw, cls, TABLE.table, 0.5)
+        model.update(x, P, yaw, cls, TABLE.table, np.arange(5), m + 0.2)
+        mine = cls == model.code
+        assert np.array_equal(x[~mine], x0[~mine]) and np.array_equal(P[~mine], P0[~mine])
+        assert np.array_equal(yaw[~mine], yaw0[~mine])
+        assert not np.any(np.all(x[mine] == x0[mine], axis=1))
+
+
+def test_measurements_of_boxes_and_velocities():
+    boxes = np.arange(14, dtype=np.float32).reshape(2, 7)
+    vel = np.array([[0.5, -0.5], [1.5, 2.5]], np.float32)
+    got = measurements(boxes, vel)
+    assert MEASUREMENT == ("x", "y", "yaw", "vx", "vy") and got.dtype == np.float64
+    assert got.tolist() == [[0, 1, 6, 0.5, -0.5], [7, 8, 13, 1.5, 2.5]]

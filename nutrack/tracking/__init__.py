@@ -12,10 +12,10 @@ Trackers (``reset()`` per scene, ``step(detections, timestamp)`` per frame):
 """
 from nutrack.tracking.association import (
     assign,
+    detection_order_greedy_assignment,
     greedy_assignment,
     hungarian_assignment,
     nms,
-    rowwise_greedy_assignment,
 )
 from nutrack.tracking.base import Tracker
 from nutrack.tracking.centerpoint import CenterPointTracker
@@ -46,13 +46,13 @@ __all__ = [
     "Tracker",
     "TrackingRun",
     "assign",
+    "detection_order_greedy_assignment",
     "greedy_assignment",
     "hungarian_assignment",
     "load_learned_scorer",
     "make_tracker",
     "nms",
     "parse_overrides",
-    "rowwise_greedy_assignment",
     "track_frames",
     "track_scenes",
 ]

@@ -9,8 +9,8 @@ boolean ``valid`` matrix of the pairs allowed to match, and returns ``(K, 2)`` i
   number P of valid pairs.
 * :func:`hungarian_assignment`: the minimum-cost assignment among those with the most
   matches (scipy's ``linear_sum_assignment`` on the rows and columns that have a valid pair).
-* :func:`rowwise_greedy_assignment`: CenterPoint's ``greedy_assignment``: detections in
-  order, each takes the closest free valid track (ties: lowest track index).
+* :func:`detection_order_greedy_assignment`: CenterPoint's ``greedy_assignment``: detections
+  in order, each takes the closest free valid track (ties: lowest track index).
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from scipy.optimize import linear_sum_assignment
 __all__ = [
     "greedy_assignment",
     "hungarian_assignment",
-    "rowwise_greedy_assignment",
+    "detection_order_greedy_assignment",
     "assign",
     "nms",
     "component_labels",
@@ -115,40 +115,37 @@ def hungarian_assignment(cost: np.ndarray, valid: np.ndarray) -> np.ndarray:
 
 
 @njit(cache=True, nogil=True)
-def _rowwise_greedy(cost, valid):
-    # cost / valid are (N detections, M tracks): detections are the rows, as in CenterPoint.
-    n, m = cost.shape
+def _detection_order_greedy(cost, valid):
+    m, n = cost.shape
     used = np.zeros(m, np.bool_)
-    out = np.empty((min(n, m), 2), np.int64)
+    out = np.empty((min(m, n), 2), np.int64)
     k = 0
-    for i in range(n):
+    for j in range(n):
         best = -1
         best_cost = 0.0
-        for j in range(m):
-            if valid[i, j] and not used[j]:
+        for i in range(m):
+            if valid[i, j] and not used[i]:
                 if best < 0 or cost[i, j] < best_cost:
-                    best = j
+                    best = i
                     best_cost = cost[i, j]
         if best >= 0:
             used[best] = True
-            out[k, 0] = i
-            out[k, 1] = best
+            out[k, 0] = best
+            out[k, 1] = j
             k += 1
     return out[:k]
 
 
-def rowwise_greedy_assignment(cost_dt: np.ndarray, valid_dt: np.ndarray) -> np.ndarray:
-    """CenterPoint's greedy matching on a ``(N detections, M tracks)`` matrix.
-
-    Detections in row order each take the lowest-cost free valid track (the first on ties).
-    Returns ``(K, 2)`` ``(detection, track)`` pairs in detection order.
-    """
-    cost_dt = np.asarray(cost_dt, dtype=np.float64)
-    valid_dt = np.asarray(valid_dt, dtype=np.bool_)
-    _check(cost_dt, valid_dt)
-    if cost_dt.size == 0:
+def detection_order_greedy_assignment(cost: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """CenterPoint's greedy matching: detections (columns) in order each take the lowest-cost
+    free valid track (the first on ties). Returns ``(track, detection)`` pairs in detection
+    order."""
+    cost = np.asarray(cost, dtype=np.float64)
+    valid = np.asarray(valid, dtype=np.bool_)
+    _check(cost, valid)
+    if cost.size == 0:
         return _EMPTY.copy()
-    return _rowwise_greedy(np.ascontiguousarray(cost_dt), np.ascontiguousarray(valid_dt))
+    return _detection_order_greedy(np.ascontiguousarray(cost), np.ascontiguousarray(valid))
 
 
 def assign(cost: np.ndarray, valid: np.ndarray, method: str) -> np.ndarray:

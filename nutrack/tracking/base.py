@@ -10,7 +10,7 @@ from nutrack.data.classes import NUM_CLASSES
 from nutrack.data.detections import Detections, Tracks
 from nutrack.tracking.scorer import FrameContext
 
-__all__ = ["Tracker", "as_detections", "empty_tracks", "tracking_classes_only"]
+__all__ = ["Tracker", "as_detections", "tracking_classes_only"]
 
 
 def as_detections(detections) -> Detections:
@@ -32,11 +32,6 @@ def tracking_classes_only(det: Detections) -> Detections:
     if len(c) and (c.min() < 0 or c.max() >= NUM_CLASSES):
         return det.select((c >= 0) & (c < NUM_CLASSES))
     return det
-
-
-def empty_tracks() -> Tracks:
-    return Tracks(np.zeros((0, 7), np.float32), np.zeros((0, 2), np.float32), np.zeros(0, np.float32),
-                  np.zeros(0, np.int64), np.zeros(0, np.int64))
 
 
 class Tracker(abc.ABC):
@@ -64,8 +59,10 @@ class Tracker(abc.ABC):
         """Live tracks held (output or coasting)."""
 
     def warm_up(self) -> None:
-        """Run two small made-up frames through every code path (numba kernels load or
-        compile, the ops' first calls), then reset, so that timing starts warm."""
+        """Run three small made-up frames through every code path (numba kernels load or
+        compile, the ops' first calls), then reset, so that timing starts warm. Whatever the
+        tracker held is forgotten first: its clock would put the made-up frames in the past."""
+        self.reset()
         rng = np.random.default_rng(0)
         k = 2 * NUM_CLASSES
         boxes = np.zeros((k, 7), np.float32)

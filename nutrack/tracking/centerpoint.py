@@ -40,8 +40,8 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from nutrack.data.detections import Tracks
-from nutrack.tracking.association import rowwise_greedy_assignment
-from nutrack.tracking.base import Tracker, as_detections, empty_tracks, tracking_classes_only
+from nutrack.tracking.association import detection_order_greedy_assignment
+from nutrack.tracking.base import Tracker, as_detections, tracking_classes_only
 from nutrack.tracking.params import CenterPointParams
 from nutrack.tracking.scorer import FrameContext, affinity
 
@@ -76,7 +76,6 @@ class CenterPointTracker(Tracker):
         self._cls = np.zeros(0, np.int64)
         self._ids = np.zeros(0, np.int64)
         self._age = np.zeros(0, np.int64)
-        self._active = np.zeros(0, np.int64)
 
     @property
     def num_tracks(self) -> int:
@@ -88,7 +87,6 @@ class CenterPointTracker(Tracker):
         self._cls = self._cls[:0]
         self._ids = self._ids[:0]
         self._age = self._age[:0]
-        self._active = self._active[:0]
 
     def step(self, detections, timestamp: float, context: Optional[FrameContext] = None) -> Tracks:
         det = tracking_classes_only(as_detections(detections))
@@ -100,20 +98,20 @@ class CenterPointTracker(Tracker):
         n = len(det)
         if n == 0:  # the original empties its track list on a frame without detections
             self._clear()
-            return empty_tracks()
+            return Tracks.empty()
 
         ct = det.boxes[:, :2].astype(np.float64)
         step = det.velocities.astype(np.float64) * time_lag          # v * time_lag
         back = (ct + (-step).astype(np.float32)).astype(np.float32)  # c - v * lag, as the original
         m = len(self._ids)
         if m:
-            dist = self._distance(back, det)  # (N, M) float32
+            dist = self._distance(back, det)  # (N detections, M tracks) float32, as the original
             valid = dist <= self._gate[det.classes][:, None]
             valid &= det.classes[:, None] == self._cls[None, :]
             if p.hungarian:
                 matches, extra_new, lost = self._hungarian(dist, valid)
             else:
-                matches = rowwise_greedy_assignment(dist, valid)
+                matches = detection_order_greedy_assignment(dist.T, valid.T)
                 extra_new = np.zeros(0, np.int64)
                 lost = np.zeros(0, np.int64)
         else:
@@ -121,7 +119,7 @@ class CenterPointTracker(Tracker):
             extra_new = np.zeros(0, np.int64)
             lost = np.zeros(0, np.int64)
 
-        md, mt = matches[:, 0], matches[:, 1]
+        mt, md = matches[:, 0], matches[:, 1]  # (track, detection) pairs in detection order
         det_free = np.ones(n, bool)
         det_free[md] = False
         det_free[extra_new] = False
@@ -135,14 +133,12 @@ class CenterPointTracker(Tracker):
         self._id_count += len(new)
         out_det = np.concatenate([md, new])
         out_ids = np.concatenate([self._ids[mt], new_ids])
-        out_active = np.concatenate([self._active[mt] + 1, np.ones(len(new), np.int64)])
 
         self._ct = np.concatenate([ct[out_det], self._ct[coast] + self._step[coast]])
         self._step = np.concatenate([step[out_det], self._step[coast]])
         self._cls = np.concatenate([det.classes[out_det], self._cls[coast]])
         self._ids = np.concatenate([out_ids, self._ids[coast]])
         self._age = np.concatenate([np.ones(len(out_det), np.int64), self._age[coast] + 1])
-        self._active = np.concatenate([out_active, np.zeros(len(coast), np.int64)])
 
         return Tracks(det.boxes[out_det], det.velocities[out_det], det.scores[out_det], det.classes[out_det],
                       out_ids)
@@ -165,6 +161,6 @@ class CenterPointTracker(Tracker):
         cost = np.where(valid, dist.astype(np.float64), 1e18)
         rows, cols = linear_sum_assignment(cost)
         ok = valid[rows, cols]
-        matches = np.stack([rows[ok], cols[ok]], axis=1).astype(np.int64)
+        matches = np.stack([cols[ok], rows[ok]], axis=1).astype(np.int64)  # (track, detection)
         # An invalid solved pair: the detection starts a track, the track is dropped.
         return matches, rows[~ok].astype(np.int64), cols[~ok].astype(np.int64)

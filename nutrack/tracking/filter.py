@@ -1,34 +1,38 @@
 """The filter-based tracker: per-class Kalman motion models, two-stage association on the
 affinity kernels, track confirmation, per-class maximum age and score refinement.
 
-A frame (``FilterTracker.step``) is a fixed sequence of array operations, whatever the number
-of tracks:
+A frame (``FilterTracker.step``) is a fixed sequence of named stages, each one method and a
+few array operations, whatever the number of tracks:
 
-1. **Detections**: drop those below ``low_score_threshold`` (per class), then same-class NMS
-   (``nms_metric`` > ``nms_threshold``, one ``pairwise_affinity`` call). Those at or above
-   ``score_threshold`` are *high*, the rest *low*.
-2. **Predict** every track to the frame's timestamp (:mod:`nutrack.tracking.motion`: CV or
-   CTRA per class) — one numba call.
-3. **Gate**: a track and a detection are candidates when they have the same class and the
-   track's predicted centre lies within the class's ``gate_distance`` of the detection (one
-   ``pairwise_affinity(center_distance)`` call for all pairs).
-4. **Stage 1**: the scorer (default: ``pairwise_affinity(metric)``, computed only inside the
-   connected components of the candidate graph, which the kernel gets as classes) scores
-   tracks x high detections; candidate pairs passing the class's ``match_threshold`` are
-   assigned (``assignment``: Hungarian or greedy).
-5. **Stage 2**: tracks left over x (high detections left over + low detections), candidates
-   only, on ``metric2`` with ``match_threshold2``, greedy. Low detections can only extend
-   tracks, never start one.
-6. **Update** matched tracks with their detection (position, yaw and the detector's velocity
-   as measurements; z and size smoothed) — one numba call.
-7. **Life cycle**: high detections left over scoring at least ``birth_score`` start tracks;
-   a track is confirmed after ``min_hits`` matches (immediately in a scene's first
-   ``min_hits`` frames); an unconfirmed track unmatched for more than ``tentative_max_age``
-   frames, or any track unmatched for more than ``max_age`` frames (per class), is deleted.
-8. **Output**: tracks matched this frame (confirmed ones; unconfirmed ones with their score
-   times ``tentative_score_factor`` when that is > 0), and confirmed tracks coasting for at
-   most ``output_max_coast`` frames at their predicted position with the score
-   ``last score x score_decay ** frames_unmatched``.
+1. **Detections** (``_select``): drop those below ``low_score_threshold`` (per class), then
+   same-class NMS (``nms_metric`` > ``nms_threshold``, one ``pairwise_affinity`` call). Those
+   at or above ``score_threshold`` are *high*, the rest *low*.
+2. **Predict** (``_predict``) every track to the frame's timestamp with its class's motion
+   model (:mod:`nutrack.tracking.motion`: one numba call per model in use).
+3. **Gate** (``_gate``): a track and a detection are candidates when they have the same class
+   and the track's predicted centre lies within the class's ``gate_distance`` of the
+   detection (one ``pairwise_affinity(center_distance)`` call for all pairs). Both
+   association stages match candidates only.
+4. **Associate, stage 1** (``_associate_first``): the scorer (default:
+   ``pairwise_affinity(metric)``, computed only inside the connected components of the
+   candidate graph, which the kernel gets as classes) scores tracks x high detections;
+   candidate pairs passing the class's ``match_threshold`` are assigned (``assignment``:
+   Hungarian or greedy).
+5. **Associate, stage 2** (``_associate_second``): tracks left over x (high detections left
+   over + low detections), candidates only, on ``metric2`` with ``match_threshold2``, greedy.
+   Low detections can only extend tracks, never start one. Both stages threshold and assign
+   through one function (``_assign_passing``).
+6. **Update** (``_update``) matched tracks with their detection (position, yaw and the
+   detector's velocity as measurements; z and size smoothed) — one numba call per model.
+7. **Life cycle** (``_life_cycle``): high detections left over scoring at least
+   ``birth_score`` start tracks; a track is confirmed after ``min_hits`` matches
+   (immediately in a scene's first ``min_hits`` frames); an unconfirmed track unmatched for
+   more than ``tentative_max_age`` frames, or any track unmatched for more than ``max_age``
+   frames (per class), is deleted.
+8. **Output** (``_output``): tracks matched this frame (confirmed ones; unconfirmed ones with
+   their score times ``tentative_score_factor`` when that is > 0), and confirmed tracks
+   coasting for at most ``output_max_coast`` frames at their predicted position with the
+   score ``last score x score_decay ** frames_unmatched``.
 """
 from __future__ import annotations
 
@@ -38,9 +42,9 @@ import numpy as np
 
 from nutrack.data.detections import Detections, Tracks
 from nutrack.tracking import motion
-from nutrack.tracking.association import assign, greedy_assignment, nms
-from nutrack.tracking.base import Tracker, as_detections, empty_tracks, tracking_classes_only
-from nutrack.tracking.params import FilterParams
+from nutrack.tracking.association import assign, nms
+from nutrack.tracking.base import Tracker, as_detections, tracking_classes_only
+from nutrack.tracking.params import METRICS_DISTANCE, FilterParams
 from nutrack.tracking.scorer import AffinityScorer, FrameContext, Scorer, TrackView, affinity, gated_affinity
 
 __all__ = ["FilterTracker", "TrackTable"]
@@ -109,8 +113,8 @@ class FilterTracker(Tracker):
         self._thr1 = (np.broadcast_to(np.asarray(thr, np.float64), (len(p.match_threshold),)).copy()
                       if thr is not None else p.arr("match_threshold"))
         self._thr2 = p.arr("match_threshold2")
-        self._gate = p.arr("gate_distance").astype(np.float32)
-        self._stage2_distance = p.metric2 == "center_distance"
+        self._gate_distance = p.arr("gate_distance").astype(np.float32)
+        self._stage2_distance = p.metric2 in METRICS_DISTANCE
         self._hi = p.arr("score_threshold")
         self._lo = p.arr("low_score_threshold")
         self._birth = p.arr("birth_score")
@@ -122,7 +126,7 @@ class FilterTracker(Tracker):
         self._decay = p.arr("score_decay")
         self.reset()
 
-    # -- life cycle ------------------------------------------------------------------------
+    # -- scene state -----------------------------------------------------------------------
     def reset(self) -> None:
         self.tracks = TrackTable()
         self._next_id = 1
@@ -148,9 +152,24 @@ class FilterTracker(Tracker):
                          scores=t.score.astype(np.float32), hits=t.hits, age=t.age, time_since_update=t.tsu,
                          confirmed=t.confirmed)
 
-    # -- one frame -------------------------------------------------------------------------
+    # -- one frame: the stages, in order ----------------------------------------------------
     def step(self, detections, timestamp: float, context: Optional[FrameContext] = None) -> Tracks:
-        p = self.params
+        """One frame: the stages of the module docstring, in order."""
+        det, dt, context = self._start_frame(detections, timestamp, context)
+        sel = self._select(det)
+        boxes, vel = self._predict(dt)
+        cand = self._gate(boxes, det, sel)
+        match = _Matches(len(self.tracks), len(sel.idx))
+        shared = self._associate_first(boxes, vel, det, sel, cand, match, context)
+        self._associate_second(boxes, det, sel, cand, match, shared)
+        self._update(det, sel, match)
+        det_of_track = self._life_cycle(det, sel, match)
+        out = self._output(det, det_of_track)
+        self.scorer.observe(self.tracks.ids, det_of_track, det, context)
+        return out
+
+    def _start_frame(self, detections, timestamp: float, context: Optional[FrameContext]):
+        """Check the input, advance the clock: ``(detections, dt, context)``."""
         det = tracking_classes_only(as_detections(detections))
         if len(det) and not np.isfinite(det.velocities).all():
             raise ValueError("detections: velocities contain NaN or infinite values (the filter measures them)")
@@ -162,133 +181,163 @@ class FilterTracker(Tracker):
         self._frame += 1
         if context is None:
             context = FrameContext(timestamp=timestamp, time_lag=dt, index=self._frame)
-        t = self.tracks
-        table = self.motion_table
+        return det, dt, context
 
-        # 1. detections: score filter + NMS
-        idx = self._select_detections(det)
-        d_cls = det.classes[idx]
-        d_score = det.scores[idx].astype(np.float64)
-        high = d_score >= self._hi[d_cls]
-        hi_idx = np.flatnonzero(high)
-
-        # 2. predict
-        m = len(t)
-        if m:
-            motion.predict(t.x, t.P, t.yaw, t.cls, table, dt)
-            t.age += 1
-            t.tsu += 1
-        boxes, vel = motion.state_boxes(t.x, t.yaw, t.z, t.size, t.cls, table)
-
-        # 3. candidate gate: predicted centres x detections, same class (one kernel call)
-        trk_match = np.full(m, -1, np.int64)   # index into idx
-        det_used = np.zeros(len(idx), np.bool_)
-        if m and len(idx):
-            dist = affinity(boxes, det.boxes[idx], "center_distance", t.cls, d_cls, backend=self.backend)
-            cand = dist <= self._gate[t.cls][:, None]
-        else:
-            cand = np.zeros((m, len(idx)), np.bool_)
-
-        # 4. stage 1: tracks x high detections, on the scorer's affinity
-        shared = None  # the default scorer's metric over all candidates, reused by stage 2
-        if m and len(hi_idx) and cand.any():
-            cand1 = cand[:, hi_idx]
-            if self._share_affinity:
-                shared = gated_affinity(boxes, det.boxes[idx], p.metric, cand, backend=self.backend)
-                aff = shared[:, hi_idx]
-            else:
-                sel = idx[hi_idx]
-                dets_hi = det if len(sel) == len(det) else det.select(sel)
-                aff = _to_host(self.scorer(self.view(boxes, vel), dets_hi, context, candidates=cand1))
-                if aff.shape != (m, len(sel)):
-                    raise ValueError(f"scorer returned shape {aff.shape}, expected {(m, len(sel))}")
-            gate = self._thr1[t.cls][:, None]
-            with np.errstate(invalid="ignore"):
-                if self._stage1_distance:
-                    valid = cand1 & (aff < gate)
-                    cost = aff
-                else:
-                    valid = cand1 & (aff > gate)
-                    cost = -aff
-            pairs = assign(np.where(valid, cost, 0.0), valid, p.assignment)
-            trk_match[pairs[:, 0]] = hi_idx[pairs[:, 1]]
-            det_used[hi_idx[pairs[:, 1]]] = True
-
-        # 5. stage 2: leftover tracks x (leftover high + low detections), greedy
-        if m and len(idx) and cand.any():
-            left_t = np.flatnonzero(trk_match < 0)
-            left_d = np.flatnonzero(~det_used)
-            if len(left_t) and len(left_d):
-                cand2 = cand[left_t][:, left_d]
-                if cand2.any():
-                    if shared is not None and p.metric2 == p.metric:
-                        a2 = shared[left_t][:, left_d]
-                    else:
-                        a2 = gated_affinity(boxes[left_t], det.boxes[idx[left_d]], p.metric2, cand2,
-                                            backend=self.backend)
-                    gate2 = self._thr2[t.cls[left_t]][:, None]
-                    if self._stage2_distance:
-                        valid2 = cand2 & (a2 < gate2)
-                        cost2 = a2
-                    else:
-                        valid2 = cand2 & (a2 > gate2)
-                        cost2 = -a2
-                    pairs2 = greedy_assignment(np.where(valid2, cost2, 0.0), valid2)
-                    trk_match[left_t[pairs2[:, 0]]] = left_d[pairs2[:, 1]]
-                    det_used[left_d[pairs2[:, 1]]] = True
-
-        # 6. update matched tracks
-        matched = np.flatnonzero(trk_match >= 0)
-        if len(matched):
-            di = idx[trk_match[matched]]
-            meas = _measurements(det, di)
-            motion.update(t.x, t.P, t.yaw, t.cls, table, matched, meas)
-            a = p.size_smoothing
-            t.z[matched] = (1.0 - a) * t.z[matched] + a * det.boxes[di, 2]
-            t.size[matched] = (1.0 - a) * t.size[matched] + a * det.boxes[di, 3:6]
-            s_det = det.scores[di].astype(np.float64)
-            if p.score_smoothing > 0.0:
-                s_det = (1.0 - p.score_smoothing) * s_det + p.score_smoothing * t.score[matched]
-            t.score[matched] = s_det
-            t.hits[matched] += 1
-            t.tsu[matched] = 0
-            t.confirmed[matched] |= t.hits[matched] >= self._min_hits[t.cls[matched]]
-
-        # 7. life cycle: deaths, births
-        alive = np.flatnonzero(np.where(t.confirmed, t.tsu <= self._max_age[t.cls], t.tsu <= p.tentative_max_age))
-        born = np.flatnonzero(~det_used & high)
-        if len(born):
-            born = born[d_score[born] >= self._birth[d_cls[born]]]
-        bi = idx[born]
-        new = self._new_tracks(det, bi)
-        tm = trk_match[alive]
-        det_of_track = np.concatenate([idx[tm] if len(idx) else tm, bi])
-        if len(idx):
-            det_of_track[: len(tm)][tm < 0] = -1
-        t.keep_and_append(alive, new)
-
-        # 8. output
-        out = self._output(det, det_of_track)
-        self.scorer.observe(t.ids, det_of_track, det, context)
-        return out
-
-    # -- helpers ---------------------------------------------------------------------------
-    def _select_detections(self, det: Detections) -> np.ndarray:
-        n = len(det)
-        if n == 0:
-            return np.zeros(0, np.int64)
+    def _select(self, det: Detections) -> "_Selection":
+        """Stage "detections": score filter and same-class NMS; the survivors split into high
+        and low."""
         idx = np.flatnonzero(det.scores >= self._lo[det.classes])
         if self._nms_on and len(idx) > 1:
             b = det.boxes[idx]
             c = det.classes[idx]
             ov = affinity(b, b, self.params.nms_metric, c, c, fill=0.0, backend=self.backend)
             idx = idx[nms(det.scores[idx], ov, c, self._nms_thr)]
-        return idx
+        cls = det.classes[idx]
+        score = det.scores[idx].astype(np.float64)
+        return _Selection(idx, cls, score, score >= self._hi[cls])
 
+    def _predict(self, dt: float):
+        """Stage "predict": every track to this frame; returns its boxes and velocities."""
+        t = self.tracks
+        if len(t):
+            motion.predict(t.x, t.P, t.yaw, t.cls, self.motion_table, dt)
+            t.age += 1
+            t.tsu += 1
+        return motion.state_boxes(t.x, t.yaw, t.z, t.size, t.cls, self.motion_table)
+
+    def _gate(self, boxes: np.ndarray, det: Detections, sel: "_Selection") -> np.ndarray:
+        """Stage "gate": the ``(tracks, selected detections)`` candidate pairs, same class and the
+        predicted centre within the class's ``gate_distance`` (one kernel call). Both
+        association stages match candidates only."""
+        t = self.tracks
+        if len(t) and len(sel.idx):
+            dist = affinity(boxes, det.boxes[sel.idx], "center_distance", t.cls, sel.cls, backend=self.backend)
+            return dist <= self._gate_distance[t.cls][:, None]
+        return np.zeros((len(t), len(sel.idx)), np.bool_)
+
+    def _associate_first(self, boxes, vel, det: Detections, sel: "_Selection", cand: np.ndarray,
+                         match: "_Matches", context: FrameContext) -> Optional[np.ndarray]:
+        """Stage 1: tracks x high detections on the scorer's affinity, ``assignment``. Returns the
+        default scorer's matrix over all selected detections, for stage 2 to reuse (else None)."""
+        hi = sel.high_idx
+        if not (len(hi) and cand.any()):
+            return None
+        cand1 = cand[:, hi]
+        shared = None
+        if self._share_affinity:
+            shared = gated_affinity(boxes, det.boxes[sel.idx], self.params.metric, cand, backend=self.backend)
+            aff = shared[:, hi]
+        else:
+            aff = self._plugin_affinity(boxes, vel, det, sel.idx[hi], cand1, context)
+        pairs = _assign_passing(aff, cand1, self._thr1[self.tracks.cls], self._stage1_distance,
+                                self.params.assignment)
+        match.add(pairs[:, 0], hi[pairs[:, 1]])
+        return shared
+
+    def _plugin_affinity(self, boxes, vel, det: Detections, rows: np.ndarray, cand1: np.ndarray,
+                         context: FrameContext) -> np.ndarray:
+        """A plug-in scorer's ``(tracks, detections rows)`` matrix, on the host, shape checked."""
+        dets = det if len(rows) == len(det) else det.select(rows)
+        aff = _to_host(self.scorer(self.view(boxes, vel), dets, context, candidates=cand1))
+        if aff.shape != cand1.shape:
+            raise ValueError(f"scorer returned shape {aff.shape}, expected {cand1.shape}")
+        return aff
+
+    def _associate_second(self, boxes, det: Detections, sel: "_Selection", cand: np.ndarray,
+                          match: "_Matches", shared: Optional[np.ndarray]) -> None:
+        """Stage 2: tracks left over x (high detections left over + low ones) on ``metric2``,
+        greedy. Low detections can only extend tracks here, never start one."""
+        if not cand.any():
+            return
+        left_t = np.flatnonzero(match.track_det < 0)
+        left_d = np.flatnonzero(~match.det_used)
+        if not (len(left_t) and len(left_d)):
+            return
+        cand2 = cand[left_t][:, left_d]
+        if not cand2.any():
+            return
+        p = self.params
+        if shared is not None and p.metric2 == p.metric:
+            aff = shared[left_t][:, left_d]
+        else:
+            aff = gated_affinity(boxes[left_t], det.boxes[sel.idx[left_d]], p.metric2, cand2, backend=self.backend)
+        pairs = _assign_passing(aff, cand2, self._thr2[self.tracks.cls[left_t]], self._stage2_distance, "greedy")
+        match.add(left_t[pairs[:, 0]], left_d[pairs[:, 1]])
+
+    def _update(self, det: Detections, sel: "_Selection", match: "_Matches") -> None:
+        """Stage "update": Kalman update of the matched tracks; z, size and score smoothed."""
+        t = self.tracks
+        p = self.params
+        matched = np.flatnonzero(match.track_det >= 0)
+        if len(matched) == 0:
+            return
+        di = sel.idx[match.track_det[matched]]
+        meas = motion.measurements(det.boxes[di], det.velocities[di])
+        motion.update(t.x, t.P, t.yaw, t.cls, self.motion_table, matched, meas)
+        a = p.size_smoothing
+        t.z[matched] = (1.0 - a) * t.z[matched] + a * det.boxes[di, 2]
+        t.size[matched] = (1.0 - a) * t.size[matched] + a * det.boxes[di, 3:6]
+        s_det = det.scores[di].astype(np.float64)
+        if p.score_smoothing > 0.0:
+            s_det = (1.0 - p.score_smoothing) * s_det + p.score_smoothing * t.score[matched]
+        t.score[matched] = s_det
+        t.hits[matched] += 1
+        t.tsu[matched] = 0
+        t.confirmed[matched] |= t.hits[matched] >= self._min_hits[t.cls[matched]]
+
+    def _life_cycle(self, det: Detections, sel: "_Selection", match: "_Matches") -> np.ndarray:
+        """Stage "life cycle": deaths, then births from high detections left over scoring at least
+        ``birth_score``. Returns, for each track kept (new ones last), the index into ``det`` of
+        the detection it was updated with or born from (-1: none)."""
+        t = self.tracks
+        alive = np.flatnonzero(np.where(t.confirmed, t.tsu <= self._max_age[t.cls],
+                                        t.tsu <= self.params.tentative_max_age))
+        born = np.flatnonzero(~match.det_used & sel.high)
+        if len(born):
+            born = born[sel.score[born] >= self._birth[sel.cls[born]]]
+        bi = sel.idx[born]
+        new = self._new_tracks(det, bi)
+        tm = match.track_det[alive]
+        det_of_alive = np.full(len(tm), -1, np.int64)
+        hit = tm >= 0
+        det_of_alive[hit] = sel.idx[tm[hit]]
+        t.keep_and_append(alive, new)
+        return np.concatenate([det_of_alive, bi])
+
+    def _output(self, det: Detections, det_of_track: np.ndarray) -> Tracks:
+        """Stage "output": tracks matched this frame and confirmed ones coasting at most
+        ``output_max_coast`` frames, with refined scores."""
+        p = self.params
+        t = self.tracks
+        if len(t) == 0:
+            return Tracks.empty()
+        updated = t.tsu == 0
+        coasting = t.confirmed & (t.tsu > 0) & (t.tsu <= self._max_coast[t.cls])
+        if p.tentative_score_factor > 0.0:
+            show = updated | coasting
+        else:
+            show = (updated & t.confirmed) | coasting
+        sel = np.flatnonzero(show)
+        if len(sel) == 0:
+            return Tracks.empty()
+        boxes, vel = motion.state_boxes(t.x[sel], t.yaw[sel], t.z[sel], t.size[sel], t.cls[sel], self.motion_table)
+        if not p.output_filtered:
+            from_det = updated[sel]
+            if from_det.any():
+                di = det_of_track[sel[from_det]]
+                boxes[from_det] = det.boxes[di]
+                vel[from_det] = det.velocities[di]
+        tsu = t.tsu[sel]
+        scores = t.score[sel] * np.power(self._decay[t.cls[sel]], tsu)
+        if p.tentative_score_factor < 1.0:
+            scores = np.where(t.confirmed[sel], scores, scores * p.tentative_score_factor)
+        return Tracks(boxes, vel, scores.astype(np.float32), t.cls[sel], t.ids[sel])
+
+    # -- helpers ---------------------------------------------------------------------------
     def _new_tracks(self, det: Detections, bi: np.ndarray) -> dict:
         k = len(bi)
         cls = det.classes[bi]
-        x, P = motion.init_states(_measurements(det, bi), cls, self.motion_table)
+        x, P = motion.init_states(motion.measurements(det.boxes[bi], det.velocities[bi]), cls, self.motion_table)
         ids = self._next_id + np.arange(k, dtype=np.int64)
         self._next_id += k
         first_frames = self._frame < self._min_hits[cls]
@@ -307,33 +356,6 @@ class FilterTracker(Tracker):
             "confirmed": (self._min_hits[cls] <= 1) | first_frames,
         }
 
-    def _output(self, det: Detections, det_of_track: np.ndarray) -> Tracks:
-        p = self.params
-        t = self.tracks
-        if len(t) == 0:
-            return empty_tracks()
-        updated = t.tsu == 0
-        coasting = t.confirmed & (t.tsu > 0) & (t.tsu <= self._max_coast[t.cls])
-        if p.tentative_score_factor > 0.0:
-            show = updated | coasting
-        else:
-            show = (updated & t.confirmed) | coasting
-        sel = np.flatnonzero(show)
-        if len(sel) == 0:
-            return empty_tracks()
-        boxes, vel = motion.state_boxes(t.x[sel], t.yaw[sel], t.z[sel], t.size[sel], t.cls[sel], self.motion_table)
-        if not p.output_filtered:
-            from_det = updated[sel]
-            if from_det.any():
-                di = det_of_track[sel[from_det]]
-                boxes[from_det] = det.boxes[di]
-                vel[from_det] = det.velocities[di]
-        tsu = t.tsu[sel]
-        scores = t.score[sel] * np.power(self._decay[t.cls[sel]], tsu)
-        if p.tentative_score_factor < 1.0:
-            scores = np.where(t.confirmed[sel], scores, scores * p.tentative_score_factor)
-        return Tracks(boxes, vel, scores.astype(np.float32), t.cls[sel], t.ids[sel])
-
 
 def _to_host(x) -> np.ndarray:
     if isinstance(x, np.ndarray):
@@ -345,10 +367,47 @@ def _to_host(x) -> np.ndarray:
     return np.asarray(x, dtype=np.float64)
 
 
-def _measurements(det: Detections, index: np.ndarray) -> np.ndarray:
-    """``(K, 5)`` float64 ``[x, y, yaw, vx, vy]`` of detections ``index``."""
-    meas = np.empty((len(index), 5), np.float64)
-    meas[:, 0:2] = det.boxes[index, 0:2]
-    meas[:, 2] = det.boxes[index, 6]
-    meas[:, 3:5] = det.velocities[index]
-    return meas
+class _Selection:
+    """The frame's detections that survived the score filter and NMS: ``idx`` into the frame's
+    detections, their classes, float64 scores and whether each is *high* (>= the class's
+    ``score_threshold``)."""
+
+    __slots__ = ("idx", "cls", "score", "high", "high_idx")
+
+    def __init__(self, idx: np.ndarray, cls: np.ndarray, score: np.ndarray, high: np.ndarray):
+        self.idx = idx
+        self.cls = cls
+        self.score = score
+        self.high = high
+        self.high_idx = np.flatnonzero(high)
+
+
+class _Matches:
+    """The association's result so far: for each track the selected detection it matched
+    (an index into ``_Selection.idx``, -1: none), and which selected detections are taken."""
+
+    __slots__ = ("track_det", "det_used")
+
+    def __init__(self, num_tracks: int, num_detections: int):
+        self.track_det = np.full(num_tracks, -1, np.int64)
+        self.det_used = np.zeros(num_detections, np.bool_)
+
+    def add(self, tracks: np.ndarray, detections: np.ndarray) -> None:
+        self.track_det[tracks] = detections
+        self.det_used[detections] = True
+
+
+def _assign_passing(aff: np.ndarray, candidates: np.ndarray, threshold: np.ndarray, is_distance: bool,
+                    method: str) -> np.ndarray:
+    """``(track, detection)`` pairs assigned (``method``) among the candidate pairs whose affinity
+    passes the track's ``threshold``: below it for a distance, above it for a similarity.
+    NaN (a scorer's ruled-out pair) never passes."""
+    gate = threshold[:, None]
+    with np.errstate(invalid="ignore"):
+        if is_distance:
+            valid = candidates & (aff < gate)
+            cost = aff
+        else:
+            valid = candidates & (aff > gate)
+            cost = -aff
+    return assign(np.where(valid, cost, 0.0), valid, method)
