@@ -72,24 +72,8 @@ def _main(argv: Optional[Sequence[str]]) -> int:
     a = build_parser().parse_args(argv)
     _check_arguments(a)
     tracker = _make_tracker(a)
-    # Outputs are checked before the work: a typo must not cost a whole split's tracking.
-    if a.out is not None:
-        check_writable_file(a.out, "--out")
-    if a.eval_dir is not None:
-        check_writable_dir(a.eval_dir, "--eval-dir")
-    if a.eval:
-        from nutrack.eval import check_eval_available
-
-        check_eval_available()
     dataroot, version, split, det_path = _resolve_inputs(a)
-    out = a.out or f"tracks_{a.method}_{split}.json"
-    check_writable_file(out, "--out")
-    eval_dir = None
-    if a.eval:
-        from nutrack.eval import default_output_dir
-
-        eval_dir = a.eval_dir or default_output_dir(out)
-        check_writable_dir(eval_dir, "--eval-dir")
+    out, eval_dir = _outputs(a, split)
 
     from nutrack.data import NuScenesData, load_detections, write_tracking_results
     from nutrack.tracking import track_scenes
@@ -144,6 +128,29 @@ def _check_arguments(a: argparse.Namespace) -> None:
         _check_backend(a.backend)
     if a.method == "learned":
         _check_device(a.device or "cpu")
+    # Outputs before any work (the embedded dataset may even be generated first): a typo must
+    # not cost a whole split's tracking. The default names are checked in _outputs.
+    if a.out is not None:
+        check_writable_file(a.out, "--out")
+    if a.eval_dir is not None:
+        check_writable_dir(a.eval_dir, "--eval-dir")
+    if a.eval:
+        from nutrack.eval import check_eval_available
+
+        check_eval_available()
+
+
+def _outputs(a: argparse.Namespace, split: str):
+    """(tracking file, evaluation folder or None), defaults filled in and checked writable."""
+    out = a.out or f"tracks_{a.method}_{split}.json"
+    check_writable_file(out, "--out")
+    if not a.eval:
+        return out, None
+    from nutrack.eval import default_output_dir
+
+    eval_dir = a.eval_dir or default_output_dir(out)
+    check_writable_dir(eval_dir, "--eval-dir")
+    return out, eval_dir
 
 
 def _check_backend(backend: str) -> None:
