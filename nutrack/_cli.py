@@ -25,13 +25,18 @@ def _one_line(error: BaseException) -> str:
     return text or type(error).__name__
 
 
+# Write errors of a full or read-only disk: the environment's fault, never nutrack's.
+_FULL = {errno.ENOSPC: "no space left on the device", errno.EDQUOT: "disk quota exceeded",
+         errno.EROFS: "read-only file system", errno.EFBIG: "file too large for the file system"}
+
+
 def _describe(error: BaseException) -> Optional[str]:
     """The one-line message for an error the user can act on; None for a real bug."""
     if isinstance(error, UserError):
         return _one_line(error)
-    if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+    if isinstance(error, OSError) and error.errno in _FULL:
         where = f" writing {error.filename}" if error.filename else ""
-        return f"no space left on the device{where}"
+        return f"{_FULL[error.errno]}{where}"
     if isinstance(error, (PermissionError, IsADirectoryError, NotADirectoryError, FileNotFoundError)):
         return _one_line(error)
     if isinstance(error, MemoryError):
