@@ -439,3 +439,24 @@ def test_deeply_nested_meta_is_not_copied_into_the_output(synthetic_dataset, tmp
     assert track.main(args + ["--method", "centerpoint"]) == 0, capsys.readouterr().err
     meta = json.load(open(tmp_path / "out.json"))["meta"]
     assert meta == {k: data["meta"][k] for k in ("use_camera", "use_lidar", "use_radar", "use_map", "use_external")}
+
+
+def test_checkpoint_errors_pass_through_as_one_line(synthetic_dataset, tmp_path, capsys, monkeypatch):
+    """nutrack.model raises a UserError subclass for a garbage checkpoint: one line, exit 2."""
+    import types
+
+    from nutrack._cli import UserError
+
+    class CheckpointError(UserError, ValueError):
+        pass
+
+    def load_scorer(checkpoint, device="cpu"):
+        raise CheckpointError(f"checkpoint {checkpoint}: not a nutrack checkpoint (random bytes)")
+
+    monkeypatch.setitem(sys.modules, "nutrack.model", types.SimpleNamespace(load_scorer=load_scorer))
+    ckpt = tmp_path / "model.pt"
+    ckpt.write_bytes(os.urandom(64))
+    args = _args(synthetic_dataset, tmp_path / "out.json", "--method", "learned", "--checkpoint", str(ckpt))
+    assert track.main(args) == 2
+    assert "not a nutrack checkpoint" in _one_line(capsys)
+    assert not (tmp_path / "out.json").exists()
