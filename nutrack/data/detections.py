@@ -448,6 +448,7 @@ def _read_submission(v: _Validator, max_bytes: Optional[int]) -> Tuple[dict, dic
         data, repeated = parse_json(raw, v.path)
         results = data.get("results") if isinstance(data, dict) else None
         if repeated is None and isinstance(results, dict) and may_have_repeated_keys(raw, results):
+            data = results = None  # free the first parse before the second
             data, repeated = parse_json_strict(raw, v.path)
     except JSONFileError as e:
         v.fail(None, None, None, e.reason)
