@@ -126,6 +126,7 @@ MALFORMED = [
      [f"sample '{TOK_B}'", "more than once"]),
     ("duplicate-sample-first-empty", '{"meta": {}, "results": {"%s": [], "%s": [], "%s": [%s]}}' % (
         TOK_A, TOK_B, TOK_A, json.dumps(good_box(TOK_A))), [f"sample '{TOK_A}'", "more than once"]),
+    ("duplicate-results", json.dumps(good_file())[:-1] + ', "results": {}}', ["top-level key 'results'", "more than once"]),
     # -- issue 10: parser failures are one-line messages naming the file --------------------------
     ("deeply-nested", "[" * 100_000 + "]" * 100_000, ["nested"]),
     ("deeply-nested-with-nan", '{"meta": {"x": NaN}, "results": ' + "[" * 100_000 + "]" * 100_000 + "}", ["nested"]),

@@ -441,8 +441,9 @@ def _count_bools(obj: Any) -> int:
 
 def _read_submission(v: _Validator, max_bytes: Optional[int]) -> Tuple[dict, dict]:
     """Parse and check the top level of a submission file: ``(results, meta)``. A sample key
-    listed twice is an error (a JSON parser keeps the last, and the other's boxes would vanish);
-    repeated keys elsewhere lose nothing that validation looks at and are let be."""
+    or a top-level key listed twice is an error (a JSON parser keeps the last, and the other's
+    boxes would vanish). Repeated keys inside a box or in meta are not looked for: they lose no
+    box, and the kept value is validated like any other."""
     try:
         raw = read_json_bytes(v.path, max_bytes)
         data, repeated = parse_json(raw, v.path)
@@ -457,6 +458,9 @@ def _read_submission(v: _Validator, max_bytes: Optional[int]) -> Tuple[dict, dic
         if obj is results:
             v.fail(key, None, None, "listed more than once in 'results'; a JSON parser keeps only the last "
                                     "entry, so the other's boxes would be lost")
+        if obj is data:
+            v.fail(None, None, None, f"the top-level key {key!r} appears more than once; a JSON parser keeps "
+                                     f"only the last")
     # Booleans inside 'results' need a box-by-box look; skip it when there are none (the usual case).
     v.bools_possible = raw.count(b"true") + raw.count(b"false") > _count_bools(meta)
     return results, meta
