@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import os
 import sys
+import tempfile
 from typing import Callable, Optional, Sequence
 
 __all__ = ["UserError", "run_main", "check_writable_file", "check_writable_dir"]
@@ -75,11 +76,20 @@ def _check_folder(folder: str, what: str, shown: str) -> None:
     # os.access also answers False on a read-only mount, for root too.
     if not os.access(probe, os.W_OK | os.X_OK):
         raise UserError(f"{what} {shown!r}: no permission to write in {probe!r}")
+    # ... but not for file systems that refuse files anyway (/proc, /sys, some network mounts):
+    # a probe file, removed at once, is the only sure answer.
+    try:
+        fd, name = tempfile.mkstemp(prefix=".nutrack-probe-", dir=probe)
+    except OSError as e:
+        raise UserError(f"{what} {shown!r}: cannot create files in {probe!r} ({e.strerror})") from None
+    os.close(fd)
+    os.unlink(name)
 
 
 def check_writable_dir(path: str, what: str) -> str:
     """``path`` is, or can be created as, a folder we may write into; raises UserError
-    naming ``what`` (e.g. '--output') otherwise. Creates nothing. Returns the absolute path."""
+    naming ``what`` (e.g. '--output') otherwise. Creates nothing (a probe file in the nearest
+    existing folder is removed at once). Returns the absolute path."""
     path = os.path.abspath(path)
     _check_folder(path, what, path)
     return path

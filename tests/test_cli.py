@@ -57,3 +57,11 @@ def test_writability_checks(tmp_path):
     with pytest.raises(UserError, match="is a file, not a folder"):
         check_writable_dir(str(f), "--dir")
     assert os.listdir(tmp_path) == ["file"]  # the checks create nothing
+
+
+def test_a_file_system_that_refuses_files(tmp_path):
+    """/proc answers os.access(W_OK) with yes for root, yet holds no files of ours."""
+    if not os.path.isdir("/proc/self"):
+        pytest.skip("no /proc")
+    with pytest.raises(UserError, match="cannot create files in|no permission"):
+        check_writable_file("/proc/nutrack-out.json", "--out")
