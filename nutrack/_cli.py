@@ -8,17 +8,26 @@ traceback. Commands raise :class:`UserError` (or a subclass) for such mistakes a
 """
 from __future__ import annotations
 
+import argparse
 import errno
 import os
 import sys
 import tempfile
 from typing import Callable, Optional, Sequence
 
-__all__ = ["UserError", "run_main", "check_writable_file", "check_writable_dir"]
+__all__ = ["UserError", "ArgumentParser", "run_main", "check_writable_file", "check_writable_dir"]
 
 
 class UserError(Exception):
     """A mistake of the caller's (input, argument, environment), reported in one line."""
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse's parser whose errors are one line too (argparse prints the usage first):
+    ``<prog>: error: <message> (see --help)``, exit code 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see --help)\n")
 
 
 def _one_line(error: BaseException) -> str:

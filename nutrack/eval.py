@@ -26,7 +26,7 @@ import time
 import unittest
 from typing import Any, Dict, Optional, Sequence
 
-from nutrack._cli import UserError, check_writable_dir, run_main
+from nutrack._cli import ArgumentParser, UserError, check_writable_dir, run_main
 from nutrack._io import atomic_write_json
 
 __all__ = ["evaluate_tracking", "EvalDependencyError", "check_eval_available", "default_output_dir",
@@ -177,7 +177,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 def _main(argv: Optional[Sequence[str]]) -> int:
-    p = argparse.ArgumentParser(prog=PROG,
+    p = ArgumentParser(prog=PROG,
                                 description="Score a nuScenes tracking-submission JSON with the official devkit.")
     p.add_argument("--results", required=True, help="tracking results JSON")
     p.add_argument("--dataroot", required=True)

@@ -18,14 +18,16 @@ import sys
 import time
 from typing import Optional, Sequence
 
-from nutrack._cli import UserError, check_writable_dir, check_writable_file, run_main
+from nutrack._cli import ArgumentParser, UserError, check_writable_dir, check_writable_file, run_main
 
 __all__ = ["main", "build_parser"]
 
+PROG = "python -m nutrack.track"
+
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m nutrack.track",
+    p = ArgumentParser(
+        prog=PROG,
         description="Track objects through a nuScenes detection file and write the tracking-submission JSON. "
                     "Without --dataroot: the embedded synthetic dataset and its simulated detections.")
     p.add_argument("--dataroot", help="nuScenes folder holding <version>/ (default: the embedded synthetic dataset)")
@@ -57,9 +59,6 @@ def build_parser() -> argparse.ArgumentParser:
                    help="backend of nutrack.ops.pairwise_affinity (default: auto)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
-
-
-PROG = "python -m nutrack.track"
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

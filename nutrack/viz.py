@@ -21,7 +21,7 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-from nutrack._cli import UserError, check_writable_dir, run_main
+from nutrack._cli import ArgumentParser, UserError, check_writable_dir, run_main
 from nutrack._io import atomic_write_with
 
 __all__ = ["render_scene", "main"]
@@ -189,7 +189,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         prog=PROG,
         description="Draw bird's-eye-view frames (PNGs) and an animated GIF of a scene's tracks over its ground truth.")
     p.add_argument("--results", required=True, help="tracking-submission JSON")

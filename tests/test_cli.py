@@ -65,3 +65,15 @@ def test_a_file_system_that_refuses_files(tmp_path):
         pytest.skip("no /proc")
     with pytest.raises(UserError, match="cannot create files in|no permission"):
         check_writable_file("/proc/nutrack-out.json", "--out")
+
+
+def test_argument_errors_are_one_line(capsys):
+    from nutrack._cli import ArgumentParser
+
+    p = ArgumentParser(prog="prog")
+    p.add_argument("--n", type=int)
+    with pytest.raises(SystemExit) as info:
+        p.parse_args(["--n", "many"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert err == "prog: error: argument --n: invalid int value: 'many' (see --help)\n"

@@ -155,7 +155,7 @@ def test_learned_method_plugs_in_the_models_scorer(synthetic_dataset, synthetic_
 
 def test_unknown_method_and_module_entry_point():
     r = subprocess.run([sys.executable, "-m", "nutrack.track", "--method", "sort"], capture_output=True, text=True)
-    assert r.returncode == 2 and "invalid choice" in r.stderr
+    assert r.returncode == 2 and "invalid choice" in r.stderr and len(r.stderr.strip().splitlines()) == 1
     r = subprocess.run([sys.executable, "-m", "nutrack.viz", "--help"], capture_output=True, text=True)
     assert r.returncode == 0 and "--scene" in r.stdout
 
