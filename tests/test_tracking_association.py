@@ -146,7 +146,7 @@ def test_component_labels_match_connected_components(seed):
             assert (lab[a] == lab[b]) == (ref[a] == ref[b])
 
 
-@pytest.mark.parametrize("metric", ["giou_3d", "giou_bev", "iou_3d", "bev_iou", "center_distance"])
+@pytest.mark.parametrize("metric", nutrack.ops.AFFINITY_METRICS)
 def test_gated_affinity_equals_dense_on_candidates(metric):
     rng = np.random.default_rng(1)
     def boxes(k):
