@@ -331,6 +331,15 @@ def test_a_full_disk_is_one_line(cache, tmp_path, monkeypatch, capsys):
     assert not [n for n in os.listdir(out) if n.endswith((".pt", ".tmp"))]  # no torn or stray checkpoint
 
 
+def test_a_malformed_option_is_one_line(capsys):
+    from nutrack import train
+
+    with pytest.raises(SystemExit) as exit_info:
+        train.main(["--epochs", "two"])
+    assert exit_info.value.code == 2
+    _one_line_error(capsys, "nutrack.train: error: argument --epochs")
+
+
 def test_device_bogus_is_one_line(tmp_path, monkeypatch, capsys):
     from nutrack import train
 

@@ -13,7 +13,7 @@ import os
 import sys
 from typing import Optional, Sequence
 
-from nutrack._cli import UserError, run_main
+from nutrack._cli import ArgumentParser, UserError, run_main
 from nutrack.train.config import TrainConfig
 from nutrack.train.errors import NonFiniteLossError
 
@@ -26,7 +26,7 @@ TRAIN_EXTRA = ("torch", "tensorboard")
 
 def build_parser() -> argparse.ArgumentParser:
     d = TrainConfig()  # the defaults live in one place
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(  # argparse's errors in one line too
         prog="python -m nutrack.train",
         description="Train nutrack's learned association network (focal loss over (track, detection) pairs), "
                     "then track the val split with it and compare with the filter and centerpoint trackers. "
