@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import io
 import math
 import os
@@ -88,6 +89,7 @@ def evaluate_tracking(
     render_curves: bool = False,
     check: bool = True,
     data=None,
+    workers: int = 1,
 ) -> Dict[str, Any]:
     """Score a tracking-submission file with the devkit's ``TrackingEval``.
 
@@ -102,6 +104,8 @@ def evaluate_tracking(
             (exact sample set, fields, unique ids), raising ``SubmissionFormatError``.
         data: an already opened :class:`nutrack.data.NuScenesData` (saves a devkit load for
             the check).
+        workers: processes evaluating the classes in parallel (the same metrics as one;
+            :mod:`nutrack.eval_parallel`).
 
     Returns:
         the devkit's metrics summary (``metrics_summary.json``'s content: ``amota``,
@@ -132,6 +136,10 @@ def evaluate_tracking(
             quiet.enter_context(contextlib.redirect_stderr(io.StringIO()))
         ev = TrackingEval(config=cfg, result_path=results, eval_set=split, output_dir=output_dir,
                           nusc_version=version, nusc_dataroot=dataroot, verbose=verbose)
+        if workers > 1:  # the devkit's main() as it is, with its evaluate() spread over processes
+            from nutrack.eval_parallel import evaluate_by_class
+
+            ev.evaluate = functools.partial(evaluate_by_class, ev, workers)
         summary = ev.main(render_curves=render_curves)
     atomic_write_json(os.path.join(output_dir, "metrics.json"), _jsonable(summary), indent=True)
     return summary
@@ -186,13 +194,17 @@ def _main(argv: Optional[Sequence[str]]) -> int:
     p.add_argument("--output-dir", default=None, help="default: <results stem>_eval beside the results")
     p.add_argument("--render-curves", action="store_true", help="draw the devkit's PDF curves")
     p.add_argument("--verbose", action="store_true", help="show the devkit's own output")
+    p.add_argument("--workers", type=int, default=1,
+                   help="processes evaluating the classes in parallel (default: 1; at most 7 are useful)")
     a = p.parse_args(argv)
+    if not 1 <= a.workers <= 64:
+        raise UserError(f"--workers must be in [1, 64], got {a.workers}")
     t0 = time.time()
     if not os.path.isfile(a.results):
         raise UserError(f"tracking results not found: {a.results}")
     out = check_writable_dir(a.output_dir or default_output_dir(a.results), "--output-dir")
     summary = evaluate_tracking(a.results, a.dataroot, a.version, a.split, out,
-                                verbose=a.verbose, render_curves=a.render_curves)
+                                verbose=a.verbose, render_curves=a.render_curves, workers=a.workers)
     print(format_metrics(summary))
     print(f"\nmetrics written to {os.path.join(out, 'metrics.json')} ({time.time() - t0:.1f} s)")
     return 0

@@ -81,7 +81,8 @@ class DevkitSession:
               workers: int = 1) -> Dict[str, Any]:
         """The devkit's metrics summary (``amota``, ..., ``label_metrics``) of a tracking file
         holding every sample of the split, over ``scene_tokens`` (default: all of them).
-        ``workers`` > 1 evaluates the classes in that many processes (see :func:`_by_class`)."""
+        ``workers`` > 1 evaluates the classes in that many processes
+        (:func:`nutrack.eval_parallel.evaluate_by_class`)."""
         with _quiet():
             pred = self._load(results_path, gt=False)
             if set(pred.sample_tokens) != self.sample_tokens:  # TrackingEval asserts the same
@@ -90,7 +91,12 @@ class DevkitSession:
             keep = set(self.scene_tokens if scene_tokens is None else scene_tokens)
             evaluation = self._evaluation({k: v for k, v in self.gt_tracks.items() if k in keep},
                                           {k: v for k, v in pred_tracks.items() if k in keep})
-            metrics = _by_class(evaluation, workers) if workers > 1 else evaluation.evaluate()[0]
+            if workers > 1:
+                from nutrack.eval_parallel import evaluate_by_class
+
+                metrics = evaluate_by_class(evaluation, workers)[0]
+            else:
+                metrics = evaluation.evaluate()[0]
         return metrics.serialize()
 
     def _evaluation(self, gt_tracks: Dict[str, Any], pred_tracks: Dict[str, Any]):
@@ -103,46 +109,3 @@ class DevkitSession:
         evaluation.plot_dir = os.path.join(evaluation.output_dir, "plots")
         evaluation.tracks_gt, evaluation.tracks_pred = gt_tracks, pred_tracks
         return evaluation
-
-
-# -- classes in parallel processes ----------------------------------------------------------
-# The devkit evaluates each class on its own (``TrackingEvaluation`` per class, then per-class
-# label metrics that ``TrackingMetrics`` averages or sums over the classes). So each worker
-# runs the devkit's own ``TrackingEval.evaluate`` with the configuration narrowed to one
-# class, and the parent puts the per-class label metrics into one ``TrackingMetrics`` of the
-# full configuration: the same numbers as a serial run (a test checks equality).
-_FORKED: Dict[str, Any] = {}
-
-
-def _evaluate_one_class(class_name: str) -> Dict[str, Dict[str, float]]:
-    import copy
-
-    evaluation = copy.copy(_FORKED["evaluation"])
-    evaluation.cfg = copy.copy(evaluation.cfg)
-    evaluation.cfg.class_names = [class_name]
-    with _quiet():
-        metrics, _ = evaluation.evaluate()
-    return {name: values for name, values in metrics.label_metrics.items()}
-
-
-def _by_class(evaluation, workers: int):
-    import multiprocessing
-    import time
-
-    from nuscenes.eval.tracking.data_classes import TrackingMetrics
-
-    start = time.time()
-    # The two classes with the most boxes take most of the time: start them first.
-    classes = sorted(evaluation.cfg.class_names, key=lambda c: c not in ("car", "pedestrian"))
-    _FORKED["evaluation"] = evaluation  # inherited by the forked workers, never pickled
-    try:
-        with multiprocessing.get_context("fork").Pool(min(workers, len(classes))) as pool:
-            parts = dict(zip(classes, pool.map(_evaluate_one_class, classes, chunksize=1)))
-    finally:
-        _FORKED.clear()
-    metrics = TrackingMetrics(evaluation.cfg)
-    for class_name in evaluation.cfg.class_names:
-        for name, values in parts[class_name].items():
-            metrics.label_metrics[name][class_name] = values[class_name]
-    metrics.add_runtime(time.time() - start)
-    return metrics
