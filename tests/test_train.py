@@ -145,6 +145,22 @@ def test_resume_of_a_complete_run_does_nothing(cache, tmp_path, finished_run):
     assert {f: (finished_run / f).read_bytes() for f in files} == before
 
 
+def test_resume_after_the_last_epoch_runs_only_the_final_comparison(cache, tmp_path, finished_run):
+    """Killed during the final comparison (all epochs trained, no metrics.json): resuming
+    evaluates and writes metrics.json, and trains nothing."""
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(finished_run, run)
+    (run / "metrics.json").unlink()
+    last = (run / "last.pt").read_bytes()
+    r = _run([*FAST, "--resume", str(run)], cache, tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "running the final comparison" in r.stderr and "epoch 3" not in r.stderr, r.stderr
+    assert (run / "last.pt").read_bytes() == last
+    assert json.loads((run / "metrics.json").read_text())["comparison"]["learned"]["amota"] is not None
+
+
 def test_the_threshold_in_checkpoints_is_the_last_decided(finished_run):
     history = json.loads((finished_run / "metrics.json").read_text())["history"]
     last, best = _state(finished_run / "last.pt"), _state(finished_run / "best.pt")

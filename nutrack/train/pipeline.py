@@ -46,7 +46,7 @@ def train(config: TrainConfig, resume: Optional[str] = None, step_hooks: Sequenc
         trainer = Trainer(config, inputs, dist, device, step_hooks)
         if resumed is not None:
             trainer.restore(resumed.checkpoint, resumed.path)
-            if dist.main:
+            if dist.main and trainer.state.epoch < config.epochs:  # else: the comparison only
                 log.info("resumed %s at epoch %d, step %d", config.output, trainer.state.epoch + 1,
                          trainer.state.step_in_epoch)
         trainer.fit()
