@@ -11,8 +11,9 @@ g++ >= 9 (C++17) and TBB (`apt-get install libtbb-dev`).
 
 The module is built from the checkout under test and cached by a hash of everything that goes
 into it (csrc/, HIP-CPU's headers, the flags, the compiler, the Python ABI) under
-NUTRACK_EMU_CACHE (default ~/.cache/nutrack/cuda-emu): editing a kernel and rerunning pytest
-tests the edited kernel. The emulated copy of the shared geometry lives in its own namespace
+NUTRACK_EMU_CACHE (default ~/.cache/nutrack/cuda-emu), one object file per source: editing a
+kernel and rerunning pytest rebuilds that file's object and tests the edited kernel. Nothing
+there is ever reused for other sources, so the folder can be deleted at any time. The emulated copy of the shared geometry lives in its own namespace
 (-Dnutrack=nutrack_emu) as well as its own module, so it can never stand in for nutrack._C's.
 
 NUTRACK_EMU_SANITIZE=1 builds it with AddressSanitizer + UndefinedBehaviorSanitizer instead;
@@ -86,60 +87,80 @@ def _flags(sanitize: bool) -> list[str]:
     return FLAGS + (SANITIZE_FLAGS if sanitize else []) + includes
 
 
-def _fingerprint(sanitize: bool) -> str:
+def _common_fingerprint(sanitize: bool) -> "hashlib._Hash":
+    """Everything but the sources themselves: headers, HIP-CPU, flags, compiler, Python."""
     digest = hashlib.sha256()
-    inputs = sorted(p for p in CSRC.rglob("*") if p.is_file())
+    inputs = sorted(p for p in CSRC.rglob("*") if p.is_file() and p.suffix not in (".cu", ".cpp"))
     inputs += sorted(p for p in (hip_cpu_root() / "include").rglob("*") if p.is_file())
     inputs += sorted(p for p in (hip_cpu_root() / "src").rglob("*") if p.is_file())
     for path in inputs:
-        digest.update(str(path.name).encode())
+        digest.update(str(path.relative_to(path.anchor)).encode())
         digest.update(path.read_bytes())
     version = subprocess.run([_compiler(), "--version"], capture_output=True, text=True).stdout
     digest.update(" ".join(_flags(sanitize) + LIBS + [version, sys.version]).encode())
-    return digest.hexdigest()[:20] + ("-asan" if sanitize else "")
+    return digest
+
+
+def _object_keys(sanitize: bool) -> dict:
+    """source -> the key of its object file: the common fingerprint and the source's bytes. An
+    edited kernel file rebuilds its own object only (and the link)."""
+    common = _common_fingerprint(sanitize)
+    keys = {}
+    for source in _sources():
+        digest = common.copy()
+        digest.update(source.name.encode() + b"\0" + source.read_bytes())
+        keys[source] = digest.hexdigest()[:24] + ("-asan" if sanitize else "")
+    return keys
 
 
 def cache_root() -> Path:
     return Path(os.environ.get("NUTRACK_EMU_CACHE", Path.home() / ".cache" / "nutrack" / "cuda-emu"))
 
 
-def _compile(out_dir: Path, sanitize: bool) -> Path:
-    """Compiles every source in parallel (one g++ per source), then links the module."""
+def _compile_objects(keys: dict, sanitize: bool) -> list[Path]:
+    """The object of every source, compiling (in parallel, one g++ each) those not cached."""
+    objects_dir = cache_root() / "objects"
+    objects_dir.mkdir(parents=True, exist_ok=True)
     flags = _flags(sanitize)
-    jobs = []
-    for source in _sources():
-        obj = out_dir / (source.name + ".o")
+    jobs, objects = [], []
+    for source, key in keys.items():
+        obj = objects_dir / f"{source.name}.{key}.o"
+        objects.append(obj)
+        if obj.is_file():
+            continue
+        staging = objects_dir / f".{obj.name}.{os.getpid()}"
         language = ["-x", "c++"] if source.suffix == ".cu" else []
-        cmd = [_compiler(), *flags, *language, "-c", str(source), "-o", str(obj)]
-        jobs.append((source, obj, subprocess.Popen(cmd, stdout=subprocess.PIPE,
-                                                   stderr=subprocess.STDOUT, text=True)))
+        cmd = [_compiler(), *flags, *language, "-c", str(source), "-o", str(staging)]
+        jobs.append((source, staging, obj, subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)))
     errors = []
-    for source, _, job in jobs:
+    for source, staging, obj, job in jobs:
         output = job.communicate()[0]
         if job.returncode != 0:
             errors.append(f"{source.name}:\n{output[-4000:]}")
+            staging.unlink(missing_ok=True)
+        else:
+            os.replace(staging, obj)  # atomic: a concurrent build of the same source may win
     if errors:
         raise RuntimeError("building the emulated CUDA module failed:\n" + "\n".join(errors))
-    target = out_dir / (MODULE + sysconfig.get_config_var("EXT_SUFFIX"))
-    link = [_compiler(), "-shared", *(SANITIZE_FLAGS if sanitize else []), "-pthread",
-            *[str(obj) for _, obj, _ in jobs], "-o", str(target), *LIBS]
-    subprocess.run(link, check=True, capture_output=True, text=True)
-    for _, obj, _ in jobs:
-        obj.unlink()
-    return target
+    return objects
 
 
 def build(sanitize: bool | None = None) -> Path:
     """The path of the emulated module for the current sources, built if not cached."""
     sanitize = sanitize_requested() if sanitize is None else sanitize
-    final = cache_root() / _fingerprint(sanitize)
+    keys = _object_keys(sanitize)
+    module_key = hashlib.sha256("".join(keys.values()).encode()).hexdigest()[:24]
+    final = cache_root() / (module_key + ("-asan" if sanitize else ""))
     target = final / (MODULE + sysconfig.get_config_var("EXT_SUFFIX"))
     if target.is_file():
         return target
-    cache_root().mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".build-", dir=cache_root()))
+    objects = _compile_objects(keys, sanitize)
+    staging = Path(tempfile.mkdtemp(prefix=".link-", dir=cache_root()))
     try:
-        _compile(staging, sanitize)
+        link = [_compiler(), "-shared", *(SANITIZE_FLAGS if sanitize else []), "-pthread",
+                *map(str, objects), "-o", str(staging / target.name), *LIBS]
+        subprocess.run(link, check=True, capture_output=True, text=True)
         try:
             staging.rename(final)  # atomic: a concurrent build of the same sources may win
         except OSError:

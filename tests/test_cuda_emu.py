@@ -225,3 +225,21 @@ def test_launcher_arguments_are_named(emulated):
         emulated.pairwise_affinity_cuda(frames_a=frames.ctypes.data, na=2,
                                         frames_b=frames.ctypes.data, n=2, metric=0, classes_a=0,
                                         classes_b=0, fill=0.0, out=0, device=0, stream=0)
+
+
+def test_an_edited_kernel_is_rebuilt(tmp_path, monkeypatch):
+    """The cache key of a source's object follows its bytes and every header: editing a kernel
+    (or a header it includes) rebuilds, and only what it affects."""
+    import shutil
+
+    shutil.copytree(cuda_emu.CSRC, tmp_path / "csrc")
+    monkeypatch.setattr(cuda_emu, "CSRC", tmp_path / "csrc")
+    before = {s.name: k for s, k in cuda_emu._object_keys(False).items()}
+    kernel = tmp_path / "csrc" / "voxelize_cuda.cu"
+    kernel.write_text(kernel.read_text() + "\n// edited\n")
+    after = {s.name: k for s, k in cuda_emu._object_keys(False).items()}
+    assert {n for n in before if before[n] != after[n]} == {"voxelize_cuda.cu"}
+    header = tmp_path / "csrc" / "include" / "nutrack" / "common.h"
+    header.write_text(header.read_text() + "\n// edited\n")
+    again = {s.name: k for s, k in cuda_emu._object_keys(False).items()}
+    assert all(again[n] != after[n] for n in after)
