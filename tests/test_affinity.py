@@ -61,6 +61,26 @@ def shapely_reference(boxes_a: np.ndarray, boxes_b: np.ndarray, metric: str) -> 
     return iou if metric in IOU_METRICS else iou - (enclose - union) / enclose
 
 
+def _shapely_giou(a: np.ndarray, b: np.ndarray, metric: str) -> np.ndarray:
+    """(M,) GIoU of the pairs (a[i], b[i]), written out from shapely's polygons: the union
+    and its convex hull, in float64 (independent of shapely_reference's matrix code)."""
+    import shapely
+
+    pa, pb = _polygons(a), _polygons(b)
+    union = shapely.union(pa, pb)
+    inter, enclose = shapely.area(shapely.intersection(pa, pb)), shapely.area(shapely.convex_hull(union))
+    united = shapely.area(union)
+    a64, b64 = a.astype(np.float64), b.astype(np.float64)
+    if metric == "giou_3d":
+        top = np.minimum(a64[:, 2] + a64[:, 5] / 2, b64[:, 2] + b64[:, 5] / 2)
+        bottom = np.maximum(a64[:, 2] - a64[:, 5] / 2, b64[:, 2] - b64[:, 5] / 2)
+        inter = inter * np.clip(top - bottom, 0, None)
+        united = shapely.area(pa) * a64[:, 5] + shapely.area(pb) * b64[:, 5] - inter
+        enclose = enclose * (np.maximum(a64[:, 2] + a64[:, 5] / 2, b64[:, 2] + b64[:, 5] / 2)
+                             - np.minimum(a64[:, 2] - a64[:, 5] / 2, b64[:, 2] - b64[:, 5] / 2))
+    return inter / united - (enclose - united) / enclose
+
+
 def _corner_cut(lo_x_a, lo_y_a, lo_x_b, lo_y_b):
     """Area cut from the (min x, min y) corner of the enclosing box of two axis-aligned
     rectangles by their convex hull: the right triangle between the corner, the lowest point
@@ -218,10 +238,18 @@ def test_axis_aligned_closed_form(metric):
     b[:10, :3] += np.float32(0.25)  # overlapping in x, y and z
     a[:, 6] = b[:, 6] = 0.0
     expected = axis_aligned_reference(a, b, metric)
-    np.testing.assert_allclose(pairwise_affinity(a, b, metric), expected, rtol=0, atol=1e-5)
+    got = pairwise_affinity(a, b, metric)
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5)
     # The closed form is itself right: it agrees with shapely.
     np.testing.assert_allclose(expected, shapely_reference(a, b, metric), rtol=0, atol=1e-9)
-    assert (expected[:10, :10].diagonal() > 0).all() if metric in IOU_METRICS else True
+    # The first ten pairs overlap on every axis, so they exercise the clipping and the hull:
+    # a positive IoU, and for GIoU the hull of shapely's union, strictly above the union.
+    overlapping = got[:10, :10].diagonal()
+    iou = pairwise_affinity(a[:10], b[:10], "iou_3d" if "3d" in metric else "bev_iou").diagonal()
+    assert (iou > 0).all()
+    if metric in GIOU_METRICS:
+        np.testing.assert_allclose(overlapping, _shapely_giou(a[:10], b[:10], metric), atol=1e-5)
+        assert (overlapping < iou).all()  # half-overlapping boxes: the hull exceeds the union
 
 
 def test_axis_aligned_golden_values():
@@ -368,6 +396,193 @@ def test_property_bounds_symmetry_and_backends(boxes_a, boxes_b, snap):
         assert ((got[giou] > -1) & (got[giou] <= got[iou])).all()
     np.testing.assert_allclose(got["bev_iou"], shapely_reference(a, b, "bev_iou"), atol=1e-5)
     np.testing.assert_allclose(got["giou_3d"], shapely_reference(a, b, "giou_3d"), atol=1e-5)
+
+
+# ----------------------------------------------------------------------------- adversarial inputs
+def _around(rng, box: np.ndarray, n: int, size: float, spread: float) -> np.ndarray:
+    """n boxes of edge `size` (float64 math, float32 once), centres within `spread` of box's
+    centre in every direction, on and across its faces, any yaw."""
+    out = np.empty((n, 7))
+    out[:, 0:3] = box[:3].astype(np.float64) + rng.uniform(-spread, spread, (n, 3))
+    out[:, 3:6] = size * rng.uniform(0.5, 2.0, (n, 3))
+    out[:, 6] = rng.uniform(-np.pi, np.pi, n)
+    return out.astype(np.float32)
+
+
+def adversarial(name: str, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Valid boxes that float32 geometry gets wrong without care (issue 10, reliability 7)."""
+    rng = np.random.default_rng(seed)
+    car = np.array([0.3, -0.2, 0.1, 4.5, 1.9, 1.6, 0.3], np.float32)
+    if name == "tiny_near_car":  # 1e-7 m boxes in, on and around a car's faces
+        return car[None], _around(rng, car, 400, 1e-7, 2.5)
+    if name == "tiny_near_car_far_from_origin":
+        far = car + np.array([1800, -1200, 0, 0, 0, 0, 0], np.float32)
+        return far[None], _around(rng, far, 400, 1e-7, 2.5)
+    if name == "small_near_huge":  # 1e-4 m boxes in and around a 1e4 m box
+        huge = np.array([0, 0, 0, 1e4, 1e4, 1e4, 0.7], np.float32)
+        return huge[None], _around(rng, huge, 400, 1e-4, 8e3)
+    if name == "every_scale":  # sizes and offsets over the whole valid range, mixed
+        n = 60
+        centres = rng.choice([-1, 1], (2 * n, 3)) * 10.0 ** rng.uniform(-9, 9, (2 * n, 3))
+        sizes = 10.0 ** rng.uniform(-9, 9, (2 * n, 3))
+        boxes = np.concatenate([centres, sizes, rng.uniform(-4, 4, (2 * n, 1))], axis=1)
+        return boxes[:n].astype(np.float32), boxes[n:].astype(np.float32)
+    if name == "largest_valid":  # 1e9 m boxes overlapping, 1e9 m from the origin
+        big = np.array([[1e9, -1e9, 1e9, 1e9, 1e9, 1e9, 0.0], [5e8, -9e8, 9e8, 1e9, 8e8, 1e9, 0.4],
+                        [-1e9, 1e9, 0, 1e9, 1e9, 1e9, -2.0]], np.float32)
+        return big, big[::-1].copy()
+    if name == "smallest_valid":  # 1e-9 m boxes overlapping, and one next to a car
+        tiny = np.array([[0, 0, 0, 1e-9, 1e-9, 1e-9, 0.0], [3e-10, 1e-10, 0, 1e-9, 2e-9, 1e-9, 0.7],
+                         [1.5, 0.9, 0.5, 1e-9, 1e-9, 1e-9, 0.0]], np.float32)
+        return tiny, np.concatenate([tiny, car[None]])
+    raise KeyError(name)
+
+
+ADVERSARIAL = ["tiny_near_car", "tiny_near_car_far_from_origin", "small_near_huge", "every_scale",
+               "largest_valid", "smallest_valid"]
+
+
+def _check_ranges(result: dict) -> None:
+    for metric in IOU_METRICS:
+        assert ((result[metric] >= 0) & (result[metric] <= 1)).all(), metric  # NaN fails too
+    for giou, iou in (("giou_bev", "bev_iou"), ("giou_3d", "iou_3d")):
+        assert ((result[giou] >= -1) & (result[giou] <= result[iou])).all(), giou
+
+
+@pytest.mark.parametrize("name", ADVERSARIAL)
+def test_adversarial_boxes_stay_in_range_on_every_backend(name):
+    a, b = adversarial(name)
+    for first, second in ((a, b), (b, a)):
+        result = {metric: _equal_backends(first, second, metric) for metric in METRICS}
+        _check_ranges(result)
+        assert np.isfinite(result["center_distance"]).all()
+
+
+@pytest.mark.parametrize("name", ["tiny_near_car", "tiny_near_car_far_from_origin", "small_near_huge"])
+def test_adversarial_boxes_agree_with_shapely(name):
+    """A box 1e-7 of the other's size changes IoU by < 1e-14: shapely (float64) says ~0 too."""
+    a, b = adversarial(name)
+    for metric in OVERLAP_METRICS:
+        np.testing.assert_allclose(pairwise_affinity(a, b, metric), shapely_reference(a, b, metric),
+                                   rtol=0, atol=1e-5, err_msg=metric)
+
+
+@pytest.mark.parametrize("backend", HOST_BACKENDS)
+@pytest.mark.parametrize("name", CASES + ADVERSARIAL)
+def test_symmetric_bit_for_bit(name, backend):
+    """affinity(a, b) == affinity(b, a) exactly: the pair is ordered canonically first."""
+    a, b = case(name) if name in CASES else adversarial(name)
+    for metric in METRICS:
+        np.testing.assert_array_equal(pairwise_affinity(a, b, metric, backend=backend),
+                                      pairwise_affinity(b, a, metric, backend=backend).T, err_msg=metric)
+
+
+@pytest.mark.parametrize("backend", HOST_BACKENDS)
+def test_touching_at_quarter_turns_gives_exactly_zero(backend):
+    """np.float32(pi / 2) is not a quarter turn (its cos is -4.4e-8): box frames take the exact
+    turn for yaws that are the float32 nearest one, so faces that touch share a line."""
+    yaws = np.float32([np.pi / 2, -np.pi / 2, np.pi, -np.pi, 3 * np.pi / 2, 2 * np.pi])
+    a = np.zeros((len(yaws), 7), np.float32)
+    a[:, 3:6] = [4.0, 2.0, 1.5]
+    a[:, 6] = yaws
+    b = a[::-1].copy()  # every pairing of the quarter turns
+    extent_x = np.where(np.isin(np.arange(len(yaws)), [0, 1, 4]), 2.0, 4.0)  # footprint along x
+    b[:, 0] = (extent_x + extent_x[::-1]) / 2  # b's face on a's face, along x
+    for metric in ("bev_iou", "iou_3d"):
+        assert (pairwise_affinity(a, b, metric, backend=backend).diagonal() == 0.0).all(), metric
+    # Equal footprints side by side: the hull is the union, GIoU exactly 0.
+    same = extent_x == extent_x[::-1]
+    assert same.sum() >= 2
+    for metric in GIOU_METRICS:
+        assert (pairwise_affinity(a, b, metric, backend=backend).diagonal()[same] == 0.0).all(), metric
+    frames = nutrack.ops.box_frames(a)
+    assert set(np.abs(frames[:, 6:8]).ravel().tolist()) == {0.0, 1.0}
+
+
+def test_box_frames_snap_only_the_nearest_float32_of_a_quarter_turn():
+    half_pi = np.float32(np.pi / 2)
+    yaws = np.array([half_pi, np.nextafter(half_pi, np.float32(2)), np.float32(0.3)], np.float32)
+    boxes = np.zeros((3, 7), np.float32)
+    boxes[:, 3:6] = 1.0
+    boxes[:, 6] = yaws
+    c, s = nutrack.ops.box_frames(boxes)[:, 6:8].T
+    assert c[0] == 0.0 and s[0] == 1.0
+    assert c[1] == np.float32(np.cos(np.float64(yaws[1]))) and c[1] != 0.0  # one ulp off: not snapped
+    assert c[2] == np.float32(np.cos(np.float64(yaws[2])))
+
+
+def test_box_frames_one_writer_for_numpy_and_torch():
+    torch = pytest.importorskip("torch")
+    a, _ = case("yaw_multiples_of_half_pi")
+    a = np.concatenate([a, case("random")[0]])
+    np.testing.assert_array_equal(nutrack.ops.box_frames(torch.from_numpy(a)).numpy(),
+                                  nutrack.ops.box_frames(a))
+
+
+def test_frame_layout_matches_common_h():
+    """The Python side of the box-frame layout (nutrack/ops/_boxes.py) against the C++ side."""
+    import re
+    from pathlib import Path
+
+    from nutrack.ops import _boxes
+
+    header = (Path(__file__).parents[1] / "csrc/include/nutrack/common.h").read_text()
+    width = int(re.search(r"kBoxFrameWidth = (\d+);", header).group(1))
+    columns = dict(re.findall(r"(\w+) = (\d+)", re.search(r"namespace frame \{(.*?)\}", header, re.S).group(1)))
+    assert width == _boxes.BOX_FRAME_WIDTH
+    assert {name: int(index) for name, index in columns.items()} == {
+        name: index for index, name in enumerate(_boxes.FRAME_COLUMNS)}
+
+
+@pytest.mark.parametrize("bad, match", [
+    ([0, 0, 0, 1e20, 1e20, 1e20, 0], r"boxes_a sizes .* must lie in \[1e-09, 1e\+09\]"),
+    ([0, 0, 0, 1e-10, 1, 1, 0], r"boxes_a sizes .* must lie in"),
+    ([0, 0, 0, 1e-46, 1, 1, 0], r"boxes_a sizes .* must be > 0"),  # zero in float32
+    ([2e9, 0, 0, 1, 1, 1, 0], r"boxes_a centres .* within 1e\+09 m"),
+    ([0, 0, -1e30, 1, 1, 1, 0], r"boxes_a centres"),
+])
+def test_impossible_boxes_are_rejected(bad, match):
+    with pytest.raises(ValueError, match=match):
+        pairwise_affinity(np.array([bad]), np.ones((1, 7)), "giou_3d")
+
+
+@pytest.mark.parametrize("fill", [float("nan"), np.float32("nan"), True, np.bool_(False), 1e300, "1"])
+def test_bad_fill_is_rejected(fill):
+    a, b = case("random")
+    with pytest.raises(ValueError, match="fill must be"):
+        pairwise_affinity(a, b, "bev_iou", np.zeros(len(a), int), np.ones(len(b), int), fill=fill)
+
+
+@pytest.mark.parametrize("backend", HOST_BACKENDS)
+def test_infinite_and_float32_fills(backend):
+    a, b = case("random")
+    ca, cb = np.zeros(len(a), int), np.ones(len(b), int)
+    for fill in (-math.inf, math.inf, np.float32(-2.5), 3.4e38):
+        got = pairwise_affinity(a, b, "giou_3d", ca, cb, fill=fill, backend=backend)
+        assert (got == np.float32(fill)).all()
+
+
+def test_numba_twin_takes_the_launcher_arguments():
+    """pairwise_affinity(frames_a, na, frames_b, nb, metric, classes_a, classes_b, fill, out):
+    the C++ launcher's arguments, arrays for addresses, empty int64 classes for none."""
+    import inspect
+
+    from nutrack.ops import _numba_affinity
+    from nutrack.ops._boxes import box_frames
+
+    names = list(inspect.signature(_numba_affinity.pairwise_affinity.py_func).parameters)
+    assert names == ["frames_a", "na", "frames_b", "nb", "metric", "classes_a", "classes_b", "fill", "out"]
+    a, b = case("random")
+    none = np.zeros(0, np.int64)
+    ca, cb = np.arange(len(a)) % 2, np.arange(len(b)) % 2
+    for code, metric in enumerate(METRICS):
+        out = np.empty((len(a), len(b)), np.float32)
+        _numba_affinity.pairwise_affinity(frames_a=box_frames(a), na=len(a), frames_b=box_frames(b),
+                                          nb=len(b), metric=code, classes_a=none, classes_b=none,
+                                          fill=-7.0, out=out)
+        np.testing.assert_array_equal(out, pairwise_affinity(a, b, metric, backend="numba"))
+        _numba_affinity.pairwise_affinity(box_frames(a), len(a), box_frames(b), len(b), code, ca, cb, -7.0, out)
+        np.testing.assert_array_equal(out, pairwise_affinity(a, b, metric, ca, cb, fill=-7.0, backend="numba"))
 
 
 # ----------------------------------------------------------------------------- shapes, dtypes, errors

@@ -17,13 +17,17 @@ from tests._helpers import HOST_BACKENDS, random_boxes, requires_cuda
 
 # ----------------------------------------------------------------------------- references
 def reference_dense(points: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    """Plain numpy, box by box, float32 arithmetic in the kernels' order, no prefilter."""
+    """Plain numpy, box by box, float32 arithmetic in the kernels' order, no prefilter. The
+    rotation is the box frames' (the one place that evaluates cos/sin, exact at quarter turns;
+    tests/test_affinity.py checks it)."""
+    from nutrack.ops._boxes import box_frames
+
     points = np.asarray(points, dtype=np.float32)
     boxes = np.asarray(boxes, dtype=np.float32)
     out = np.zeros((len(points), len(boxes)), dtype=bool)
+    rotations = box_frames(boxes)[:, 6:8]
     for j, (cx, cy, cz, dx, dy, dz, yaw) in enumerate(boxes):
-        c = np.float32(np.cos(np.float64(yaw)))
-        s = np.float32(np.sin(np.float64(yaw)))
+        c, s = rotations[j]
         half = np.float32(0.5)
         ox, oy, oz = points[:, 0] - cx, points[:, 1] - cy, points[:, 2] - cz
         local_x = c * ox + s * oy

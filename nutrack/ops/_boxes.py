@@ -1,13 +1,22 @@
 """Box validation and the box frames every backend reads.
 
 A box is a float32 row `x, y, z, dx, dy, dz, yaw` (z at the centre, dx along the heading).
-The kernels read a frame instead (layout in csrc/include/nutrack/common.h): centre, half
-extents, cos/sin of the yaw and a conservative BEV bound. This module is the ONLY place that
-evaluates cos/sin for the ops: in float64, rounded once to float32, on the device holding the
-boxes. So every backend reads the same rotation and only + - * / remain in the kernels.
+The kernels read a frame instead: centre, half extents, cos/sin of the yaw and a conservative
+BEV bound. This module is the Python side of that layout (csrc/include/nutrack/common.h is the
+C++ side; the numba twins import the columns from here) and the ONLY place that evaluates
+cos/sin for the ops: in float64, rounded once to float32, on the device holding the boxes. So
+every backend reads the same rotation and only + - * / remain in the kernels.
+
+Valid boxes: finite, sizes in [MIN_SIZE, MAX_SIZE] and centres within MAX_COORDINATE of the
+origin. The bounds are far past any real object or map (nuScenes maps span ~2 km, UTM
+northings ~1e7 m) and keep every area, volume, hull and enclosing volume the kernels form a
+finite, nonzero float32 with a factor of >= 1e9 to spare (volumes in [1e-27, 1e27], hulls
+times heights below 1e29, FLT_MAX = 3.4e38, FLT_MIN = 1.2e-38). Beyond them IoU could become
+0 / 0 or inf / inf: two 1e20 m boxes overflow float32 areas.
 """
 from __future__ import annotations
 
+import math
 import sys
 from typing import Any
 
@@ -15,43 +24,82 @@ import numpy as np
 
 from nutrack.ops import _arrays
 
-BOX_FRAME_WIDTH = 10
+# The box-frame layout (csrc/include/nutrack/common.h, namespace frame; tests/test_affinity.py
+# reads both and checks they agree).
+FRAME_COLUMNS = ("cx", "cy", "cz", "hx", "hy", "hz", "c", "s", "rx", "ry")
+BOX_FRAME_WIDTH = len(FRAME_COLUMNS)
+CX, CY, CZ, HX, HY, HZ, COS, SIN, RX, RY = range(BOX_FRAME_WIDTH)
+
+MIN_SIZE = 1e-9  # metres
+MAX_SIZE = 1e9
+MAX_COORDINATE = 1e9
+
 # Relative inflation of the BEV prefilter bounds: far above float32 rounding (~1e-7), so the
 # prefilter never rejects a point that the exact test would accept.
 _PREFILTER_SLACK = 1.001
+# Yaws within this many quarter turns of 0 that are the float32 nearest a quarter turn get
+# the exact cos/sin of that turn (see _rotation).
+_MAX_SNAPPED_QUARTER_TURNS = 4
+
+
+def _all(mask: Any) -> bool:
+    return bool(mask.all().item()) if _arrays.kind_of(mask) != "numpy" else bool(mask.all())
 
 
 def validate_boxes(boxes: Any, name: str = "boxes") -> Any:
-    """(M, 7) float32 boxes of the caller's kind; rejects NaN/inf and non-positive sizes."""
+    """(M, 7) float32 boxes of the caller's kind; rejects NaN/inf, sizes outside [MIN_SIZE,
+    MAX_SIZE] (zero and negative sizes among them) and centres past MAX_COORDINATE."""
     boxes = _arrays.as_float32(boxes, name, ndim=2, width=7)
     if boxes.shape[0]:
         _arrays.check_finite(boxes, name)
-        _arrays.check_positive(boxes[:, 3:6], f"{name} sizes (columns dx, dy, dz)")
+        sizes = boxes[:, 3:6]
+        _arrays.check_positive(sizes, f"{name} sizes (columns dx, dy, dz)")
+        if not _all((sizes >= MIN_SIZE) & (sizes <= MAX_SIZE)):
+            raise ValueError(f"{name} sizes (columns dx, dy, dz) must lie in [{MIN_SIZE:g}, "
+                             f"{MAX_SIZE:g}] m; no real box is outside that range")
+        if not _all(abs(boxes[:, 0:3]) <= MAX_COORDINATE):
+            raise ValueError(f"{name} centres (columns x, y, z) must lie within "
+                             f"{MAX_COORDINATE:g} m of the origin")
     return boxes
 
 
+def _as_float64(x: Any) -> Any:
+    return x.double() if _arrays.kind_of(x) == "torch" else x.astype(np.float64)
+
+
+def _namespace(x: Any) -> Any:
+    """torch, cupy or numpy: their cos, sin, abs, round, remainder and where agree."""
+    kind = _arrays.kind_of(x)
+    return sys.modules[kind] if kind != "numpy" else np
+
+
+def _rotation(yaw: Any) -> tuple[Any, Any]:
+    """float64 (cos, sin) of float32 yaws. A yaw that is the float32 nearest a quarter turn
+    k pi/2 (how np.float32(np.pi / 2) is stored) gets that turn's exact cos/sin: cos(float32
+    (pi/2)) is -4.4e-8, not 0, which tilts a "quarter-turned" box by 4.4e-8 rad, below the
+    yaw's own resolution (1.2e-7 rad), and lets two boxes touching at yaw +-pi/2 overlap by a
+    sliver. Snapping moves a box by at most half a float32 yaw step (<= 2.4e-7 rad here)."""
+    xp = _namespace(yaw)
+    yaw64 = _as_float64(yaw)
+    turns = xp.round(yaw64 / (math.pi / 2))
+    nearest = _arrays.as_float32(turns * (math.pi / 2), "yaw", ndim=1) == yaw
+    snap = nearest & (abs(turns) <= _MAX_SNAPPED_QUARTER_TURNS)
+    q = xp.remainder(turns, 4.0)  # 0, 1, 2, 3: cos 1, 0, -1, 0 and sin 0, 1, 0, -1
+    c = xp.where(snap, ((q + 1.0) % 2.0) * (1.0 - q) + 0.0, xp.cos(yaw64))  # + 0: no -0
+    s = xp.where(snap, (q % 2.0) * (2.0 - q), xp.sin(yaw64))
+    return c, s
+
+
 def box_frames(boxes: Any) -> Any:
-    """(M, 7) float32 boxes -> (M, BOX_FRAME_WIDTH) float32 frames, same kind and device."""
-    kind = _arrays.kind_of(boxes)
-    if kind == "torch":
-        torch = sys.modules["torch"]
-        yaw = boxes[:, 6].double()
-        c, s = torch.cos(yaw).float(), torch.sin(yaw).float()
-        half = boxes[:, 3:6] * 0.5
-        slack = torch.tensor(_PREFILTER_SLACK, dtype=torch.float32, device=boxes.device)
-        rx = (c.abs() * half[:, 0] + s.abs() * half[:, 1]) * slack
-        ry = (s.abs() * half[:, 0] + c.abs() * half[:, 1]) * slack
-        return torch.stack([boxes[:, 0], boxes[:, 1], boxes[:, 2], half[:, 0], half[:, 1],
-                            half[:, 2], c, s, rx, ry], dim=1).contiguous()
-    xp = sys.modules["cupy"] if kind == "cupy" else np
-    frames = xp.empty((boxes.shape[0], BOX_FRAME_WIDTH), dtype=xp.float32)
-    frames[:, 0:3] = boxes[:, 0:3]
-    frames[:, 3:6] = boxes[:, 3:6] * xp.float32(0.5)
-    yaw = boxes[:, 6].astype(xp.float64)
-    frames[:, 6] = xp.cos(yaw)  # float64 rounded to float32 on assignment
-    frames[:, 7] = xp.sin(yaw)
-    abs_c, abs_s = xp.abs(frames[:, 6]), xp.abs(frames[:, 7])
-    slack = xp.float32(_PREFILTER_SLACK)
-    frames[:, 8] = (abs_c * frames[:, 3] + abs_s * frames[:, 4]) * slack
-    frames[:, 9] = (abs_s * frames[:, 3] + abs_c * frames[:, 4]) * slack
+    """(M, 7) float32 boxes -> (M, BOX_FRAME_WIDTH) float32 frames, same kind and device: the
+    one writer of the layout, for numpy, torch and cupy alike."""
+    frames = _arrays.empty(boxes, (boxes.shape[0], BOX_FRAME_WIDTH), "float32")
+    frames[:, CX:CZ + 1] = boxes[:, 0:3]
+    frames[:, HX:HZ + 1] = boxes[:, 3:6] * 0.5
+    if boxes.shape[0] == 0:
+        return frames
+    frames[:, COS], frames[:, SIN] = _rotation(boxes[:, 6])  # float64 rounded to float32
+    abs_c, abs_s = abs(frames[:, COS]), abs(frames[:, SIN])
+    frames[:, RX] = (abs_c * frames[:, HX] + abs_s * frames[:, HY]) * _PREFILTER_SLACK
+    frames[:, RY] = (abs_s * frames[:, HX] + abs_c * frames[:, HY]) * _PREFILTER_SLACK
     return frames

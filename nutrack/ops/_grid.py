@@ -15,6 +15,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from nutrack.ops._boxes import CX, CY, RX, RY
+
 # Cell edge relative to the median box footprint, and at most this many cells per axis.
 CELL_PER_FOOTPRINT = 0.25
 MAX_CELLS_PER_AXIS = 256
@@ -42,13 +44,13 @@ def _single_cell(m: int) -> BoxGrid:
 
 
 def build_box_grid(frames: np.ndarray, num_points: int | None = None) -> BoxGrid:
-    """frames: (M, 10) float32 host box frames (see _boxes.box_frames). With `num_points`
+    """frames: (M, BOX_FRAME_WIDTH) float32 host box frames (see _boxes.box_frames). With `num_points`
     given, small problems get the one-cell grid: testing every box (each rejected after one
     subtraction) is cheaper than building cells (~50 us)."""
     m = len(frames)
     if m == 0 or (num_points is not None and num_points * m <= SMALL_PROBLEM_PAIRS):
         return _single_cell(m)
-    cx, cy, rx, ry = frames[:, 0], frames[:, 1], frames[:, 8], frames[:, 9]
+    cx, cy, rx, ry = frames[:, CX], frames[:, CY], frames[:, RX], frames[:, RY]
     ulps8 = np.float32(2.0**-20)
     low_x = (cx - rx) - (np.abs(cx) + rx) * ulps8
     high_x = (cx + rx) + (np.abs(cx) + rx) * ulps8

@@ -9,8 +9,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-# Box-frame columns, as in csrc/include/nutrack/common.h.
-CX, CY, CZ, HX, HY, HZ, COS, SIN, RX, RY = range(10)
+from nutrack.ops._boxes import CX, CY, CZ, COS, HX, HY, HZ, RX, RY, SIN  # the frame layout
 
 
 @njit(inline="always", cache=True)

@@ -9,21 +9,32 @@ Metrics, for boxes a and b (x, y, z centre, dx, dy, dz, yaw):
   z overlap (yaw is about z only), in [0, 1].
 - ``giou_bev``: IoU - (C - U) / C with U the union area and C the area of the convex hull of
   both footprints (the smallest convex region holding both; what shapely's
-  ``a.union(b).convex_hull`` gives), in (-1, 1].
+  ``a.union(b).convex_hull`` gives), in [-1, 1] (and never above the IoU).
 - ``giou_3d``: the same with volumes: U the union volume, C = hull area x the z extent
-  enclosing both boxes, in (-1, 1].
+  enclosing both boxes, in [-1, 1]. GIoU tends to -1 with distance and rounds to it once the
+  union is below ~6e-8 of the enclosing region (1 m boxes 40,000 km apart).
 
 The BEV intersection is exact convex-polygon clipping of the two rotated rectangles
-(Sutherland-Hodgman), in float32, relative to box a's centre so that global nuScenes
-coordinates lose no precision. Identical boxes give exactly 1 (a footprint inside another is
-detected and its closed-form area used); touching boxes give 0. All backends run the same
-operations in the same order (csrc/include/nutrack/box_overlap.h and its numba twin), so they
-return bit-identical matrices.
+(Sutherland-Hodgman), in float32, relative to one box's centre so that global nuScenes
+coordinates lose no precision. The pair is put in a canonical order first, so
+``affinity(a, b) == affinity(b, a)`` bit for bit. Identical boxes give exactly 1 (a footprint
+inside another is detected and its closed-form area used). Touching boxes give exactly 0 when
+their shared face is exact in float32: yaws that are quarter turns (the float32 nearest
+k pi/2, such as ``np.float32(np.pi / 2)``, is taken as the exact turn, see
+nutrack/ops/_boxes.py) with faces on representable coordinates; at other yaws the rotated
+corners round, and touching boxes give 0 up to ~1e-7. All backends run the same operations in
+the same order (csrc/include/nutrack/box_overlap.h and its numba twin), so they return
+bit-identical matrices.
+
+Range: every valid pair (nutrack/ops/_boxes.py: finite, sizes in [1e-9, 1e9] m, centres within
+1e9 m) gives an IoU in [0, 1] and a GIoU in [-1, 1], on every backend, however different the
+two boxes' scales; how is argued in box_overlap.h.
 
 Class masking: with ``classes_a`` and ``classes_b`` given, pairs of different classes are not
-computed and take ``fill``. By default ``fill`` is strictly worse than every value the metric
-can take on a real pair: +inf for ``center_distance``, -1 for the IoU and GIoU metrics (IoU is
->= 0 and GIoU > -1), so neither a threshold nor an assignment ever picks a masked pair.
+computed and take ``fill`` (a number or +-inf; NaN is refused). By default ``fill`` is no better
+than any value the metric can take on a real pair: +inf for ``center_distance``, -1 for the IoU
+and GIoU metrics (IoU >= 0; GIoU reaches -1 only for pairs far beyond any association gate), so
+neither a threshold nor an assignment ever picks a masked pair.
 """
 from __future__ import annotations
 
@@ -42,6 +53,7 @@ _CODES = {name: code for code, name in enumerate(METRICS)}
 DEFAULT_FILL = {"center_distance": math.inf, "bev_iou": -1.0, "iou_3d": -1.0, "giou_bev": -1.0,
                 "giou_3d": -1.0}
 _NO_CLASSES = np.zeros(0, dtype=np.int64)
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 _LAUNCHERS = launchers(_numba_affinity.pairwise_affinity, "pairwise_affinity")
 
 
@@ -63,6 +75,23 @@ def _classes(classes: Any, name: str, length: int) -> Any:
     if kind == "cupy":
         return sys.modules["cupy"].ascontiguousarray(classes, dtype="int64")
     return np.ascontiguousarray(classes, dtype=np.int64)
+
+
+def _fill(fill: Any) -> float:
+    """A user's fill as a float32-representable float: finite or +-inf, never NaN (a NaN
+    would poison every threshold and assignment it meets) and never a bool."""
+    if isinstance(fill, (bool, np.bool_, str, bytes)):
+        raise ValueError(f"fill must be a number, got {fill!r}")
+    try:
+        value = float(fill)
+    except (TypeError, ValueError):
+        raise ValueError(f"fill must be a number, got {fill!r}") from None
+    if math.isnan(value):
+        raise ValueError("fill must be a finite number or +-inf, got nan")
+    if math.isfinite(value) and abs(value) > _FLOAT32_MAX:
+        raise ValueError(f"fill must be within the float32 range (|fill| <= {_FLOAT32_MAX:.4g}) "
+                         f"or +-inf, got {value!r}")
+    return value
 
 
 def _concat(first: Any, second: Any) -> Any:
@@ -105,13 +134,7 @@ def pairwise_affinity(boxes_a: Any, boxes_b: Any, metric: str, classes_a: Any = 
     if classes_a is not None:
         classes_a = _classes(classes_a, "classes_a", m)
         classes_b = _classes(classes_b, "classes_b", n)
-    if fill is None:
-        fill = DEFAULT_FILL[metric]
-    else:
-        try:
-            fill = float(fill)
-        except (TypeError, ValueError):
-            raise ValueError(f"fill must be a number, got {fill!r}") from None
+    fill = DEFAULT_FILL[metric] if fill is None else _fill(fill)
     device = _arrays.same_device(boxes_a=boxes_a, boxes_b=boxes_b, classes_a=classes_a,
                                  classes_b=classes_b)
     # Both sets are validated and framed in one go (one box_frames call, not two: this op is
@@ -131,12 +154,8 @@ def pairwise_affinity(boxes_a: Any, boxes_b: Any, metric: str, classes_a: Any = 
         frames_a, frames_b = frames[:m], frames[m:]
         if classes_a is not None:
             classes_a, classes_b = launch.input(classes_a), launch.input(classes_b)
-        if launch.which == "numba":
-            use = classes_a is not None
-            _numba_affinity.pairwise_affinity(
-                frames_a, frames_b, code, classes_a if use else _NO_CLASSES,
-                classes_b if use else _NO_CLASSES, use, np.float32(fill), out)
-        else:
-            launch.run(_LAUNCHERS, frames_a=frames_a, na=m, frames_b=frames_b, nb=n, metric=code,
-                       classes_a=classes_a, classes_b=classes_b, fill=fill, out=out)
+        if classes_a is None:  # empty: "no classes" (the null address for native launchers)
+            classes_a = classes_b = _NO_CLASSES
+        launch.run(_LAUNCHERS, frames_a=frames_a, na=m, frames_b=frames_b, nb=n, metric=code,
+                   classes_a=classes_a, classes_b=classes_b, fill=fill, out=out)
     return launch.output(out)

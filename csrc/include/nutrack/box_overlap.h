@@ -1,23 +1,35 @@
 // Overlap geometry of two rotated boxes, shared by the C++ loops, the CUDA kernels and (line
-// for line) the numba twin in nutrack/ops/_numba_affinity.py.
+// for line, helper for helper) the numba twin in nutrack/ops/_numba_affinity.py.
 //
 // Only + - * / and comparisons (plus one correctly rounded sqrt for the centre distance): with
 // FMA contraction off, every backend rounds every operation identically, so the affinities are
 // bit-identical across backends. Keep the order of every operation when editing; the twin
 // must change with it.
 //
-// All BEV geometry of a pair is done relative to box a's centre: b sits at d = centre_b -
-// centre_a. Coordinates then have the size of the boxes (not of the global frame, where
-// nuScenes centres reach 2 km and a float32 ulp is 1e-4 m), so areas keep full precision.
+// A pair is ordered canonically before any geometry (frame_precedes: the lexicographically
+// smaller frame goes first), so that affinity(a, b) == affinity(b, a) bit for bit. All BEV
+// geometry is then done relative to the first box's centre: the second sits at d = centre_2 -
+// centre_1 (and d of the swapped pair is exactly -d). Coordinates then have the size of the
+// boxes (not of the global frame, where nuScenes centres reach 2 km and a float32 ulp is
+// 1e-4 m), so areas keep full precision.
 //
-// BEV footprints are convex counter-clockwise quads. The intersection is P (box a) clipped by
-// the four edge half-planes of Q (box b), Sutherland-Hodgman; the enclosing area for GIoU is
-// the convex hull of the eight corners, the smallest convex set holding both boxes and what
-// shapely's union(...).convex_hull gives, as Python trackers (SimpleTrack, Poly-MOT style)
+// BEV footprints are convex counter-clockwise quads. The intersection is P (first box) clipped
+// by the four edge half-planes of Q (second box), Sutherland-Hodgman; the enclosing area for
+// GIoU is the convex hull of the eight corners, the smallest convex set holding both boxes and
+// what shapely's union(...).convex_hull gives, as Python trackers (SimpleTrack, Poly-MOT style)
 // compute it. For boxes apart (most pairs of a scene) the hull comes from its two bridges;
 // otherwise from Andrew's monotone chain over the sorted corners. Containment (every corner of
 // one quad inside the other, edges inclusive) short-cuts both to the closed-form rectangle
 // areas, so identical boxes give exactly 1 and a box inside another exactly the area ratio.
+//
+// Range: IoU in [0, 1] and GIoU in [-1, IoU] for every pair of valid boxes (sizes and centres
+// within the bounds of nutrack/ops/_boxes.py, which keep every area, volume and hull a finite,
+// nonzero float32), whatever rounding does to the corners: the intersection is clamped to
+// [0, min(area_1, area_2)] (a box far below the float32 resolution at its offset collapses to a
+// point or segment, whose clipped "area" means nothing), the z overlap to the lower height,
+// and the enclosing area is at least the union. With x >= y > 0 and 0 <= o <= y in float32,
+// fl(fl(x + y) - o) >= y >= o > 0, so o / union <= 1; and 0 <= fl(C - U) <= C gives the GIoU
+// bound.
 #pragma once
 
 #include <math.h>
@@ -143,46 +155,47 @@ NT_HD void order_pair(float* x, float* y, int i, int j) {
   }
 }
 
-// A box's BEV footprint relative to the reference point (box a's centre): the corners
-// counter-clockwise, and the same corners in lexicographic (x, y) order (for the hull).
+// A box's BEV footprint relative to the reference point (the first box's centre): its corners,
+// counter-clockwise.
 struct Footprint {
-  float x[4], y[4];    // counter-clockwise
-  float sx[4], sy[4];  // sorted; filled by sort_corners
+  float x[4], y[4];
 };
 
 NT_HD void footprint_of(const float* f, float ox, float oy, Footprint& q) {
   box_corners(f, ox, oy, q.x, q.y);
 }
 
-// Fills q.sx, q.sy: a 5-comparator sorting network. Lexicographic, so that the ties in x of
-// axis-aligned boxes are ordered by y, as the monotone chain needs.
-NT_HD void sort_corners(Footprint& q) {
+// A box's footprint about its own centre, as box_affinity takes it for the row box.
+NT_HD void row_footprint(const float* f, Footprint& p) { footprint_of(f, 0.0f, 0.0f, p); }
+
+// The corners of q in lexicographic (x, y) order, into (sx, sy): a 5-comparator sorting
+// network. Lexicographic, so that the ties in x of axis-aligned boxes are ordered by y, as the
+// monotone chain needs.
+NT_HD void sort_corners(const Footprint& q, float* sx, float* sy) {
   for (int i = 0; i < 4; ++i) {
-    q.sx[i] = q.x[i];
-    q.sy[i] = q.y[i];
+    sx[i] = q.x[i];
+    sy[i] = q.y[i];
   }
-  order_pair(q.sx, q.sy, 0, 1);
-  order_pair(q.sx, q.sy, 2, 3);
-  order_pair(q.sx, q.sy, 0, 2);
-  order_pair(q.sx, q.sy, 1, 3);
-  order_pair(q.sx, q.sy, 1, 2);
+  order_pair(sx, sy, 0, 1);
+  order_pair(sx, sy, 2, 3);
+  order_pair(sx, sy, 0, 2);
+  order_pair(sx, sy, 1, 3);
+  order_pair(sx, sy, 1, 2);
 }
 
-// Area of the convex hull of the corners of P and Q (both sorted): the 8 points in
-// lexicographic order, then Andrew's monotone chain. Boxes apart along x (most pairs) just
-// concatenate; otherwise Batcher's odd-even merge of the two sorted halves (9 comparators).
-// The top two chain entries stay in registers; collinear and repeated points are popped
-// (side <= 0), so the chain holds distinct hull vertices.
-NT_HD float hull_area(const Footprint& p, const Footprint& q) {
-  float x[8], y[8];
-  const bool q_first = q.sx[3] < p.sx[0];
+// Both sorted quads (psx, psy) and (qsx, qsy) as one sorted list of 8 points in (x, y): boxes
+// apart along x (most pairs) just concatenate; otherwise Batcher's odd-even merge of the two
+// sorted halves (9 comparators).
+NT_HD void merge_corners(const float* psx, const float* psy, const float* qsx, const float* qsy,
+                         float* x, float* y) {
+  const bool q_first = qsx[3] < psx[0];
   for (int i = 0; i < 4; ++i) {
-    x[i] = q_first ? q.sx[i] : p.sx[i];
-    y[i] = q_first ? q.sy[i] : p.sy[i];
-    x[4 + i] = q_first ? p.sx[i] : q.sx[i];
-    y[4 + i] = q_first ? p.sy[i] : q.sy[i];
+    x[i] = q_first ? qsx[i] : psx[i];
+    y[i] = q_first ? qsy[i] : psy[i];
+    x[4 + i] = q_first ? psx[i] : qsx[i];
+    y[4 + i] = q_first ? psy[i] : qsy[i];
   }
-  if (!q_first && !(p.sx[3] < q.sx[0])) {  // x ranges overlap: merge
+  if (!q_first && !(psx[3] < qsx[0])) {  // x ranges overlap: merge
     order_pair(x, y, 0, 4);
     order_pair(x, y, 1, 5);
     order_pair(x, y, 2, 6);
@@ -193,6 +206,16 @@ NT_HD float hull_area(const Footprint& p, const Footprint& q) {
     order_pair(x, y, 3, 4);
     order_pair(x, y, 5, 6);
   }
+}
+
+// Area of the convex hull of the corners of P and Q: the 8 points in lexicographic order, then
+// Andrew's monotone chain. The top two chain entries stay in registers; collinear and repeated
+// points are popped (side <= 0), so the chain holds distinct hull vertices.
+NT_HD float hull_area(const Footprint& p, const Footprint& q) {
+  float psx[4], psy[4], qsx[4], qsy[4], x[8], y[8];
+  sort_corners(p, psx, psy);
+  sort_corners(q, qsx, qsy);
+  merge_corners(psx, psy, qsx, qsy, x, y);
   float hx[kHullCapacity], hy[kHullCapacity];  // the chain; entry k - 1 is (bx, by)
   hx[0] = x[0];
   hy[0] = y[0];
@@ -289,33 +312,29 @@ NT_HD HalfVectors half_vectors(const float* f) {
                      -(f[frame::s] * f[frame::hy]), f[frame::c] * f[frame::hy]};
 }
 
-// The hull area of boxes apart (b at (dx, dy) from a) by their bridges, or -1 when a bridge is
-// not found in two tries (then the caller takes hull_area).
+// The corners (i, j) of the bridge P -> Q: extreme along the outward normal (nx, ny) (the
+// caller's first guess), else along the normal of that first guess. False when neither is a
+// hull edge.
+NT_HD bool find_bridge(const HalfVectors& vp, const Footprint& p, const HalfVectors& vq,
+                       const Footprint& q, float nx, float ny, int& i, int& j) {
+  i = extreme_corner(vp.ax, vp.ay, vp.bx, vp.by, nx, ny);
+  j = extreme_corner(vq.ax, vq.ay, vq.bx, vq.by, nx, ny);
+  if (is_bridge(p.x, p.y, i, q.x, q.y, j)) return true;
+  nx = q.y[j] - p.y[i];
+  ny = -(q.x[j] - p.x[i]);
+  i = extreme_corner(vp.ax, vp.ay, vp.bx, vp.by, nx, ny);
+  j = extreme_corner(vq.ax, vq.ay, vq.bx, vq.by, nx, ny);
+  return is_bridge(p.x, p.y, i, q.x, q.y, j);
+}
+
+// The hull area of boxes apart (Q at (dx, dy) from P) by their bridges, or -1 when a bridge is
+// not found in two tries (then the caller takes hull_area). The bridge P -> Q has its outward
+// normal to the right of its direction, first guessed as the right of d; Q -> P along -d.
 NT_HD float apart_hull_area(const HalfVectors& va, const Footprint& p, const HalfVectors& vb,
                             const Footprint& q, float dx, float dy) {
-  // Bridge P -> Q: its outward normal is to the right of its direction, first guessed as d.
-  float nx = dy, ny = -dx;
-  int i = extreme_corner(va.ax, va.ay, va.bx, va.by, nx, ny);
-  int j = extreme_corner(vb.ax, vb.ay, vb.bx, vb.by, nx, ny);
-  if (!is_bridge(p.x, p.y, i, q.x, q.y, j)) {
-    nx = q.y[j] - p.y[i];
-    ny = -(q.x[j] - p.x[i]);
-    i = extreme_corner(va.ax, va.ay, va.bx, va.by, nx, ny);
-    j = extreme_corner(vb.ax, vb.ay, vb.bx, vb.by, nx, ny);
-    if (!is_bridge(p.x, p.y, i, q.x, q.y, j)) return -1.0f;
-  }
-  // Bridge Q -> P, first guessed along -d.
-  nx = -dy;
-  ny = dx;
-  int k = extreme_corner(vb.ax, vb.ay, vb.bx, vb.by, nx, ny);
-  int l = extreme_corner(va.ax, va.ay, va.bx, va.by, nx, ny);
-  if (!is_bridge(q.x, q.y, k, p.x, p.y, l)) {
-    nx = p.y[l] - q.y[k];
-    ny = -(p.x[l] - q.x[k]);
-    k = extreme_corner(vb.ax, vb.ay, vb.bx, vb.by, nx, ny);
-    l = extreme_corner(va.ax, va.ay, va.bx, va.by, nx, ny);
-    if (!is_bridge(q.x, q.y, k, p.x, p.y, l)) return -1.0f;
-  }
+  int i, j, k, l;
+  if (!find_bridge(va, p, vb, q, dy, -dx, i, j)) return -1.0f;
+  if (!find_bridge(vb, q, va, p, -dy, dx, k, l)) return -1.0f;
   float sum = chain_area2(p.x, p.y, l, i);
   sum = sum + (p.x[i] * q.y[j] - p.y[i] * q.x[j]);
   sum = sum + chain_area2(q.x, q.y, j, k);
@@ -323,89 +342,129 @@ NT_HD float apart_hull_area(const HalfVectors& va, const Footprint& p, const Hal
   return 0.5f * sum;
 }
 
+// ---- One pair, ordered canonically.
+
+// True when frame f comes before frame g in lexicographic order of the columns cx .. s (rx and
+// ry follow from them). Equal frames are the same box, for which the order does not matter.
+NT_HD bool frame_precedes(const float* f, const float* g) {
+  for (int k = 0; k < frame::rx; ++k) {
+    if (f[k] < g[k]) return true;
+    if (g[k] < f[k]) return false;
+  }
+  return false;
+}
+
+// The z overlap (clamped to the lower height, so that the volume overlap never exceeds either
+// volume) and the enclosing z extent of two boxes, relative to the first one's centre.
+struct ZExtents {
+  float overlap, enclose;
+};
+
+NT_HD ZExtents z_extents(const float* f1, const float* f2) {
+  const float dz = f2[frame::cz] - f1[frame::cz];
+  const float top = dz + f2[frame::hz], bottom = dz - f2[frame::hz];
+  const float overlap = min_f32(f1[frame::hz], top) - max_f32(-f1[frame::hz], bottom);
+  const float lower = min_f32(f1[frame::hz] + f1[frame::hz], f2[frame::hz] + f2[frame::hz]);
+  return ZExtents{min_f32(overlap, lower),
+                  max_f32(f1[frame::hz], top) - min_f32(-f1[frame::hz], bottom)};
+}
+
+// 1: Q inside P, 2: P inside Q, 0: neither. Only the smaller footprint can be held: a box far
+// below the float32 resolution at its offset collapses to a point or a segment, whose
+// zero-length edges would otherwise "hold" anything.
+NT_HD int containment(const Footprint& p, const Footprint& q, float area_p, float area_q) {
+  if (area_q <= area_p && quad_holds(p.x, p.y, q.x, q.y)) return 1;
+  if (area_p <= area_q && quad_holds(q.x, q.y, p.x, p.y)) return 2;
+  return 0;
+}
+
+// Area of P ∩ Q, in [0, min(area_p, area_q)] whatever the rounding of the corners.
+NT_HD float bev_intersection(const Footprint& p, const Footprint& q, int held, float area_p,
+                             float area_q) {
+  if (held == 1) return area_q;
+  if (held == 2) return area_p;
+  return max_f32(0.0f, min_f32(clip_area(p.x, p.y, q.x, q.y), min_f32(area_p, area_q)));
+}
+
+// Area of the convex hull of P and Q (Q at (dx, dy) from P's centre): the holder's area when
+// one holds the other, the bridges when the boxes are apart, else the monotone chain.
+NT_HD float enclosing_area(const float* f1, const Footprint& p, const float* f2,
+                           const Footprint& q, int held, float area_p, float area_q,
+                           bool bev_apart, float dx, float dy) {
+  if (held == 1) return area_p;
+  if (held == 2) return area_q;
+  const float hull =
+      bev_apart ? apart_hull_area(half_vectors(f1), p, half_vectors(f2), q, dx, dy) : -1.0f;
+  return hull < 0.0f ? hull_area(p, q) : hull;  // overlapping bounds, or no bridge found
+}
+
+// The affinity of an ordered pair: box frame f2 sits at (dx, dy) = centre_2 - centre_1 from
+// f1, whose footprint about its own centre is p1. `bev_apart`: the conservative BEV bounds
+// are disjoint (then IoU metrics never get here).
+template <int Metric>
+NT_HD float ordered_affinity(const float* f1, const Footprint& p1, const float* f2, float dx,
+                             float dy, bool bev_apart) {
+  constexpr bool three_d = Metric == metric::iou_3d || Metric == metric::giou_3d;
+  constexpr bool generalized = Metric == metric::giou_bev || Metric == metric::giou_3d;
+  const ZExtents z = three_d ? z_extents(f1, f2) : ZExtents{1.0f, 1.0f};
+  const bool apart = bev_apart || !(z.overlap > 0.0f);
+  if (apart && !generalized) return 0.0f;
+
+  const float area_1 = (f1[frame::hx] + f1[frame::hx]) * (f1[frame::hy] + f1[frame::hy]);
+  const float area_2 = (f2[frame::hx] + f2[frame::hx]) * (f2[frame::hy] + f2[frame::hy]);
+  Footprint q2;
+  footprint_of(f2, dx, dy, q2);
+  const int held = bev_apart ? 0 : containment(p1, q2, area_1, area_2);
+  const float inter = apart ? 0.0f : bev_intersection(p1, q2, held, area_1, area_2);
+  float overlap, total;  // intersection and union: areas (BEV) or volumes (3D)
+  if (three_d) {
+    const float vol_1 = area_1 * (f1[frame::hz] + f1[frame::hz]);
+    const float vol_2 = area_2 * (f2[frame::hz] + f2[frame::hz]);
+    overlap = apart ? 0.0f : inter * z.overlap;
+    total = vol_1 + vol_2 - overlap;
+  } else {
+    overlap = inter;
+    total = area_1 + area_2 - overlap;
+  }
+  const float iou = overlap / total;
+  if (!generalized) return iou;
+
+  const float hull = enclosing_area(f1, p1, f2, q2, held, area_1, area_2, bev_apart, dx, dy);
+  // The union first: a hull lost to rounding never makes the enclosing region smaller.
+  const float enclose = max_f32(total, three_d ? hull * z.enclose : hull);
+  return iou - (enclose - total) / enclose;
+}
+
+// The pair in canonical order (frame_precedes), then ordered_affinity: the same operands,
+// whichever box the caller names first. (dx, dy) = centre_b - centre_a; the swapped pair's is
+// exactly its negation.
+template <int Metric>
+NT_HD float pair_affinity(const float* fa, const Footprint& pa, const float* fb, float dx,
+                          float dy, bool bev_apart) {
+  const bool swap = frame_precedes(fb, fa);
+  Footprint pb;
+  if (swap) row_footprint(fb, pb);
+  // One call site, so that the compiler inlines one copy of the geometry.
+  return ordered_affinity<Metric>(swap ? fb : fa, swap ? pb : pa, swap ? fa : fb,
+                                  swap ? -dx : dx, swap ? -dy : dy, bev_apart);
+}
+
 // The affinity of box frames fa and fb under metric `Metric` (see nutrack/ops/affinity.py for
-// the definitions). `pa` is box a's footprint_of(fa, 0, 0) with sort_corners (the loops make it
-// once per row). center_distance: BEV distance of the centres. bev_iou / iou_3d: the
-// intersection over the union of BEV areas / volumes, in [0, 1]. giou_bev / giou_3d:
-// IoU - (C - U) / C with C the hull area (times the enclosing z extent for 3D), in (-1, IoU].
+// the definitions), symmetric bit for bit. `pa` is row_footprint(fa) (the loops make it once
+// per row). center_distance: BEV distance of the centres. bev_iou / iou_3d: the intersection
+// over the union of BEV areas / volumes, in [0, 1]. giou_bev / giou_3d: IoU - (C - U) / C with
+// C the hull area (times the enclosing z extent for 3D), in [-1, IoU].
 template <int Metric>
 NT_HD float box_affinity(const float* fa, const Footprint& pa, const float* fb) {
   const float dx = fb[frame::cx] - fa[frame::cx];
   const float dy = fb[frame::cy] - fa[frame::cy];
   if (Metric == metric::center_distance) return sqrtf(dx * dx + dy * dy);
-  constexpr bool three_d = Metric == metric::iou_3d || Metric == metric::giou_3d;
   constexpr bool generalized = Metric == metric::giou_bev || Metric == metric::giou_3d;
-
-  // z extents relative to a's centre: a spans [-hz_a, hz_a], b spans [bottom, top].
-  float z_overlap = 1.0f, z_enclose = 1.0f;
-  if (three_d) {
-    const float dz = fb[frame::cz] - fa[frame::cz];
-    const float top = dz + fb[frame::hz], bottom = dz - fb[frame::hz];
-    z_overlap = min_f32(fa[frame::hz], top) - max_f32(-fa[frame::hz], bottom);
-    z_enclose = max_f32(fa[frame::hz], top) - min_f32(-fa[frame::hz], bottom);
-  }
-  // Conservative BEV reject on the (inflated) axis-aligned bounds in the frames.
+  // Conservative BEV reject on the (inflated) axis-aligned bounds in the frames; symmetric.
   const bool bev_apart = abs_f32(dx) > fa[frame::rx] + fb[frame::rx] ||
                          abs_f32(dy) > fa[frame::ry] + fb[frame::ry];
-  const bool apart = bev_apart || !(z_overlap > 0.0f);
-  if (apart && !generalized) return 0.0f;
-
-  const float area_a = (fa[frame::hx] + fa[frame::hx]) * (fa[frame::hy] + fa[frame::hy]);
-  const float area_b = (fb[frame::hx] + fb[frame::hx]) * (fb[frame::hy] + fb[frame::hy]);
-  Footprint qb;
-  footprint_of(fb, dx, dy, qb);
-  // 1: b's footprint inside a's, 2: a's inside b's, 0: neither (or BEV apart).
-  int held = 0;
-  if (!bev_apart) {
-    if (quad_holds(pa.x, pa.y, qb.x, qb.y)) {
-      held = 1;
-    } else if (quad_holds(qb.x, qb.y, pa.x, pa.y)) {
-      held = 2;
-    }
-  }
-  float inter = 0.0f;  // BEV intersection area
-  if (!apart) {
-    if (held == 1) {
-      inter = area_b;
-    } else if (held == 2) {
-      inter = area_a;
-    } else {
-      inter = max_f32(0.0f, min_f32(clip_area(pa.x, pa.y, qb.x, qb.y), min_f32(area_a, area_b)));
-    }
-  }
-  float overlap, total;  // intersection and union: areas (BEV) or volumes (3D)
-  if (three_d) {
-    const float vol_a = area_a * (fa[frame::hz] + fa[frame::hz]);
-    const float vol_b = area_b * (fb[frame::hz] + fb[frame::hz]);
-    overlap = apart ? 0.0f : inter * z_overlap;
-    total = vol_a + vol_b - overlap;
-  } else {
-    overlap = inter;
-    total = area_a + area_b - overlap;
-  }
-  const float iou = overlap / total;
-  if (!generalized) return iou;
-
-  float hull;
-  if (held == 1) {
-    hull = area_a;
-  } else if (held == 2) {
-    hull = area_b;
-  } else {
-    hull = bev_apart ? apart_hull_area(half_vectors(fa), pa, half_vectors(fb), qb, dx, dy) : -1.0f;
-    if (hull < 0.0f) {  // overlapping bounds, or no bridge found
-      sort_corners(qb);
-      hull = hull_area(pa, qb);
-    }
-  }
-  const float enclose = max_f32(three_d ? hull * z_enclose : hull, total);
-  return iou - (enclose - total) / enclose;
-}
-
-// Box a's footprint for box_affinity: corners relative to its own centre, sorted.
-NT_HD void row_footprint(const float* fa, Footprint& pa) {
-  footprint_of(fa, 0.0f, 0.0f, pa);
-  sort_corners(pa);
+  if (bev_apart && !generalized) return 0.0f;
+  return pair_affinity<Metric>(fa, pa, fb, dx, dy, bev_apart);
 }
 
 }  // namespace nutrack
