@@ -101,6 +101,40 @@ def check_positive(x: Any, name: str) -> None:
         raise ValueError(f"{name} must be > 0 everywhere")
 
 
+def check_flag(value: Any, name: str, allow_none: bool = False) -> bool | None:
+    """A bool argument as a bool: "yes", 1 or an array are errors, not truthy values."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    raise ValueError(f"{name} must be True or False{' or None' if allow_none else ''}, "
+                     f"got {value!r}")
+
+
+def free_bytes(like: Any) -> int | None:
+    """Bytes that can still be allocated beside `like` (free device memory plus what the
+    framework's caching allocator holds unused, for CUDA arrays; MemAvailable for host
+    memory), or None where the platform does not say."""
+    device = cuda_device_of(like)
+    if device is not None:
+        if kind_of(like) == "torch":
+            cuda = sys.modules["torch"].cuda
+            cached = cuda.memory_reserved(device) - cuda.memory_allocated(device)
+            return int(cuda.mem_get_info(device)[0]) + int(cached)
+        cupy = sys.modules["cupy"]
+        with cupy.cuda.Device(device):
+            cached = cupy.get_default_memory_pool().free_bytes()
+            return int(cupy.cuda.runtime.memGetInfo()[0]) + int(cached)
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
 def empty(like: Any, shape: tuple, dtype: str) -> Any:
     """An uninitialised array of `dtype` ('float32', 'int32', 'int64', 'bool') beside `like`."""
     kind = kind_of(like)

@@ -81,6 +81,7 @@ def points_in_boxes_all(points: Any, boxes: Any, *, sparse: bool | None = None,
             (point index, box index) pairs, sorted by point then box. None (default): dense
             unless N * M passes DENSE_LIMIT (2^28).
     """
+    sparse = _arrays.check_flag(sparse, "sparse", allow_none=True)
     args, m, launch = _prepare(points, boxes, backend)
     n = args["n"]
     if sparse is None:
@@ -113,6 +114,7 @@ def points_in_polygons(points: Any, polygons: Any, clockwise: bool = True, *,
     Returns:
         (N, M) bool, boundary inclusive.
     """
+    clockwise = _arrays.check_flag(clockwise, "clockwise")
     points = _points(points, "points", 2)
     polygons = _arrays.as_float32(polygons, "polygons", ndim=3, width=2)
     if polygons.shape[0] and polygons.shape[1] < 3:
@@ -126,5 +128,5 @@ def points_in_polygons(points: Any, polygons: Any, clockwise: bool = True, *,
     out = launch.empty((n, m), "bool")
     if n and m:
         launch.run(POLYGONS, points=points, n=n, stride=points.shape[1], polygons=polygons, nb=m,
-                   k=k, clockwise=bool(clockwise), out=out)
+                   k=k, clockwise=clockwise, out=out)
     return launch.output(out)

@@ -76,6 +76,16 @@ class VoxelizeResult(_VoxelizeFields):
         self.num_dropped = int(num_dropped)
         return self
 
+    # NamedTuple's _make and _replace build the tuple without __new__, which would lose
+    # num_dropped (it is an attribute, not a field, so that unpacking stays a 3-tuple).
+    @classmethod
+    def _make(cls, iterable: Any, num_dropped: int = 0) -> "VoxelizeResult":
+        return cls(*iterable, num_dropped=num_dropped)
+
+    def _replace(self, **changes: Any) -> "VoxelizeResult":
+        num_dropped = changes.pop("num_dropped", self.num_dropped)
+        return type(self)(*super()._replace(**changes), num_dropped=num_dropped)
+
     def __repr__(self) -> str:
         return (f"VoxelizeResult(voxels={tuple(self.voxels.shape)}, "
                 f"coors={tuple(self.coors.shape)}, num_points={tuple(self.num_points.shape)}, "
@@ -150,6 +160,18 @@ def _concat(clouds: list) -> Any:
     return np.concatenate(clouds, axis=0)
 
 
+def _check_output_fits(num_voxels: int, max_points: int, channels: int, like: Any) -> None:
+    """A clear error instead of a MemoryError (or, with overcommit, the OOM killer while the
+    padding is written) when the (V, max_points, C) output cannot be allocated."""
+    nbytes = num_voxels * max_points * channels * 4
+    free = _arrays.free_bytes(like)
+    if free is not None and nbytes > free:
+        raise ValueError(
+            f"max_points={max_points} needs a ({num_voxels}, {max_points}, {channels}) float32 "
+            f"output of {nbytes / 2**30:.3g} GiB, more than the {free / 2**30:.3g} GiB free on "
+            f"{_arrays.device_name(like)}; lower max_points (or max_voxels)")
+
+
 def _run(points: Any, sizes: list, grid: VoxelGrid, max_points: int, max_voxels: int | None,
          backend: str, cloud_column: bool) -> VoxelizeResult:
     """Voxelizes the concatenated clouds `points` (validated float32, caller's kind)."""
@@ -178,6 +200,7 @@ def _run(points: Any, sizes: list, grid: VoxelGrid, max_points: int, max_voxels:
                workspace=workspace, coors=coors, cloud_column=cloud_column,
                num_points=num_points, stats=stats)
     num_voxels, dropped = (int(v) for v in _arrays.to_host(stats))  # CUDA: synchronises
+    _check_output_fits(num_voxels, max_points, channels, points)
     voxels = launch.empty((num_voxels, max_points, channels), "float32")
     if num_voxels:
         launch.run(FILL, points=points, n=n, stride=channels, capacity=capacity,
