@@ -161,9 +161,9 @@ def _propagate(P, i, F, T):
 
 
 @njit(cache=True, nogil=True)
-def _solve_spd(S, B, d, X):
-    # X (d x ncols) = S^-1 B via Cholesky (S symmetric positive definite, d <= 5).
-    L = np.zeros((5, 5))
+def _solve_spd(S, B, d, X, L, y):
+    # X (d x ncols) = S^-1 B via Cholesky (S symmetric positive definite, d <= 5). L (5 x 5) and
+    # y (5) are scratch; every entry read is written first in this call, so they need no clearing.
     for a in range(d):
         for b in range(a + 1):
             s = S[a, b]
@@ -175,7 +175,6 @@ def _solve_spd(S, B, d, X):
                 L[a, b] = s / L[b, b]
     ncols = B.shape[1]
     for col in range(ncols):
-        y = np.zeros(5)
         for a in range(d):
             s = B[a, col]
             for k in range(a):
@@ -190,12 +189,13 @@ def _solve_spd(S, B, d, X):
 
 @njit(cache=True, nogil=True)
 def _kalman_workspace():
-    """Scratch of a measurement model and :func:`_correct`, allocated once per kernel call:
-    H (d x n), residual y (d), R diagonal r (d), then P H^T, S, K^T, H P, the new P."""
+    """Scratch of a measurement model and :func:`_correct`, allocated once per kernel call (not
+    per track): H (d x n), residual y (d), R diagonal r (d), then P H^T, S, K^T, H P, the new P,
+    and the Cholesky factor and vector of :func:`_solve_spd`."""
     return (np.zeros((_MEAS_DIM, STATE_DIM)), np.zeros(_MEAS_DIM), np.zeros(_MEAS_DIM),
             np.zeros((STATE_DIM, _MEAS_DIM)), np.zeros((_MEAS_DIM, _MEAS_DIM)),
             np.zeros((_MEAS_DIM, STATE_DIM)), np.zeros((_MEAS_DIM, STATE_DIM)),
-            np.zeros((STATE_DIM, STATE_DIM)))
+            np.zeros((STATE_DIM, STATE_DIM)), np.zeros((_MEAS_DIM, _MEAS_DIM)), np.zeros(_MEAS_DIM))
 
 
 @njit(cache=True, nogil=True)
@@ -203,7 +203,7 @@ def _correct(x, P, i, d, ws):
     """The Kalman correction of track ``i`` from the first ``d`` rows of the measurement
     model in ``ws`` (``H``, residual ``y``, noise diagonal ``r``): ``x += K y``,
     ``P -= K H P``, kept symmetric."""
-    H, yv, r, PHt, S, Kt, HPt, newP = ws
+    H, yv, r, PHt, S, Kt, HPt, newP, L, ychol = ws
     # P H^T
     for a in range(STATE_DIM):
         for b in range(d):
@@ -222,7 +222,7 @@ def _correct(x, P, i, d, ws):
     for a in range(d):
         for b in range(STATE_DIM):
             HPt[a, b] = PHt[b, a]
-    _solve_spd(S, HPt, d, Kt)  # K^T = S^-1 (P H^T)^T
+    _solve_spd(S, HPt, d, Kt, L, ychol)  # K^T = S^-1 (P H^T)^T
     # x += K y
     for a in range(STATE_DIM):
         s = 0.0
