@@ -40,6 +40,7 @@ other kernel changes.
 """
 from __future__ import annotations
 
+import abc
 import math
 from typing import Tuple
 
@@ -76,7 +77,7 @@ _MEAS_DIM = len(MEASUREMENT)
 _MODEL, _POS, _VEL, _YAW, _ACC, _YAWRATE, _JERK = range(7)
 
 
-class MotionModel:
+class MotionModel(abc.ABC):
     """The interface every motion model implements (see the module docstring).
 
     ``name`` is the model's value of ``FilterParams.motion_model``; ``columns`` names its state
@@ -101,17 +102,21 @@ class MotionModel:
     def __init__(self, code: int):
         self.code = code
 
+    @abc.abstractmethod
     def init(self, meas, cls, table, x, P) -> None:
-        raise NotImplementedError
+        """Measurement -> state and covariance of new tracks."""
 
+    @abc.abstractmethod
     def predict(self, x, P, yaw, cls, table, dt: float) -> None:
-        raise NotImplementedError
+        """Transition, its Jacobian and the process noise."""
 
+    @abc.abstractmethod
     def update(self, x, P, yaw, cls, table, rows, meas) -> None:
-        raise NotImplementedError
+        """Measurement model, then the shared Kalman correction."""
 
+    @abc.abstractmethod
     def velocity(self, x, cls, table, vel) -> None:
-        raise NotImplementedError
+        """State -> box velocity."""
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.code})"
