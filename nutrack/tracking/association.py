@@ -145,7 +145,10 @@ def detection_order_greedy_assignment(cost: np.ndarray, valid: np.ndarray) -> np
     _check(cost, valid)
     if cost.size == 0:
         return _EMPTY.copy()
-    return _detection_order_greedy(np.ascontiguousarray(cost), np.ascontiguousarray(valid))
+    # Any memory layout (numba compiles one version per layout): CenterPoint hands the
+    # transpose of its (detections, tracks) matrix, which this walks down its contiguous
+    # columns; a C-order copy would cost twice the matching itself.
+    return _detection_order_greedy(cost, valid)
 
 
 def assign(cost: np.ndarray, valid: np.ndarray, method: str) -> np.ndarray:
