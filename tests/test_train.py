@@ -374,3 +374,34 @@ def test_without_the_train_extra_is_one_line(tmp_path):
     assert r.returncode == 2, r.stderr[-3000:]
     _one_line_error(r.stderr, "nutrack.train: error:", 'pip install -e ".[train]"', "torch")
     assert sorted(os.listdir(tmp_path)) == ["shadow"]
+
+
+def _strict_params(path):
+    from nutrack.tracking.params import FilterParams
+    from nutrack.tracking.params_file import write_params_file
+
+    write_params_file(str(path), FilterParams().with_overrides({"score_threshold": 0.99, "birth_score": 0.99}))
+    return str(path)
+
+
+def test_a_params_file_sets_the_learned_trackers_life_cycle(cache, tmp_path, finished_run):
+    """--params (nutrack.tune's output) reaches the learned tracker of the final comparison;
+    --eval-workers evaluates it in parallel processes."""
+    out = tmp_path / "strict"
+    r = _run([*FAST, "--params", _strict_params(tmp_path / "strict.json"), "--eval-workers", "2", "-o", str(out)],
+             cache, tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    strict = json.loads((out / "metrics.json").read_text())["comparison"]["learned"]["recall"]
+    default = json.loads((finished_run / "metrics.json").read_text())["comparison"]["learned"]["recall"]
+    assert (strict or 0.0) < default
+
+
+def test_an_unusable_params_file_is_one_line_before_any_work(cache, tmp_path, monkeypatch, capsys):
+    from nutrack import train
+
+    monkeypatch.setenv("NUTRACK_CACHE", cache)
+    bad = tmp_path / "bad.json"
+    bad.write_text("[]")
+    assert train.main([*FAST, "--params", str(bad), "-o", str(tmp_path / "x")]) == 2
+    _one_line_error(capsys, "bad.json", "not a nutrack params file")
+    assert not (tmp_path / "x").exists()

@@ -15,7 +15,7 @@ from nutrack.tracking.filter import FilterTracker
 from nutrack.tracking.params import CenterPointParams, FilterParams
 from nutrack.tracking.scorer import FrameContext, load_learned_scorer
 
-__all__ = ["METHODS", "make_tracker", "learned_params", "track_frames", "track_scenes", "TrackingRun"]
+__all__ = ["METHODS", "make_tracker", "learned_params", "tracker_params", "track_frames", "track_scenes", "TrackingRun"]
 
 METHODS = ("centerpoint", "filter", "learned")
 
@@ -69,6 +69,14 @@ def make_tracker(method: str, *, overrides: Optional[Mapping[str, Any]] = None,
         return FilterTracker(p, backend=backend)
     scorer = load_learned_scorer(checkpoint, device=device)
     return FilterTracker(p, scorer=scorer, backend=backend)
+
+
+def tracker_params(method: str, path: Optional[str] = None) -> FilterParams:
+    """The starting parameters of ``filter`` or ``learned``: the method's defaults, or with
+    ``path`` a params file's values on top of them."""
+    if path is None:
+        return FilterParams() if method == "filter" else learned_params()
+    return _params_from_file(method, os.fspath(path))
 
 
 def _params_from_file(method: str, path: str) -> FilterParams:

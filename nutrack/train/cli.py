@@ -72,6 +72,11 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--gamma", type=float, default=d.gamma, help="focal loss gamma")
     o = p.add_argument_group("output")
     o.add_argument("--no-baselines", action="store_true", help="do not run filter / centerpoint for comparison")
+    o.add_argument("--params", metavar="FILE",
+                   help="tracker parameters (a params file of python -m nutrack.tune) for the learned tracker's life "
+                        "cycle and thresholds, and for the filter baseline, so that both compare on the same footing")
+    o.add_argument("--eval-workers", type=int, default=d.eval_workers,
+                   help="processes evaluating the devkit's classes in parallel (nutrack.eval --workers)")
     o.add_argument("--quiet", action="store_true", help="no progress bars")
     # hidden: a tiny embedded dataset and run (tests)
     p.add_argument("--tiny", action="store_true", default=os.environ.get("NUTRACK_TRAIN_TINY") == "1",

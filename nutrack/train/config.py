@@ -62,6 +62,8 @@ class TrainConfig:
     gamma: float = 2.0
     # output
     no_baselines: bool = False
+    params: Optional[str] = None
+    eval_workers: int = 1
     quiet: bool = False
     tiny: bool = False
     world_size: int = 1
@@ -92,10 +94,14 @@ class TrainConfig:
                   ("weight-decay", self.weight_decay >= 0 and math.isfinite(self.weight_decay)),
                   ("checkpoint-every", self.checkpoint_every >= 0), ("eval-every", self.eval_every >= 0),
                   ("grad-clip", self.grad_clip >= 0 and math.isfinite(self.grad_clip)),
-                  ("threads", self.threads >= 1)]
+                  ("threads", self.threads >= 1), ("eval-workers", 1 <= self.eval_workers <= 64)]
         bad = [n for n, ok in checks if not ok]
         if bad:
             raise TrainingError("invalid " + ", ".join(f"--{n} {getattr(self, n.replace('-', '_'))}" for n in bad))
+        if self.params is not None:
+            from nutrack.tracking.run import tracker_params
+
+            tracker_params("learned", self.params)  # a UserError naming the file when it is unusable
 
 
 def _option(name: str) -> str:

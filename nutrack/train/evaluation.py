@@ -70,15 +70,17 @@ def val_pass(model: AssociationNet, inputs: TrainingInputs, config: TrainConfig,
     return out
 
 
-def learned_tracker(model: AssociationNet, device, nsweeps: int, threshold: float, threads: int):
+def learned_tracker(model: AssociationNet, device, nsweeps: int, threshold: float, threads: int,
+                    params: Optional[str] = None):
     """The ``learned`` tracker around an in-memory network (during training), its network
-    calls on ``threads`` torch CPU threads (``--threads``)."""
+    calls on ``threads`` torch CPU threads (``--threads``), its life cycle from ``params``
+    (a params file; default: the learned tracker's defaults)."""
     from nutrack.model.scorer import LearnedScorer
     from nutrack.tracking.filter import FilterTracker
-    from nutrack.tracking.run import learned_params
+    from nutrack.tracking.run import tracker_params
 
     scorer = LearnedScorer(model, device=device, nsweeps=nsweeps, threshold=threshold, threads=threads)
-    return FilterTracker(learned_params(), scorer=scorer)
+    return FilterTracker(tracker_params("learned", params), scorer=scorer)
 
 
 def _finite(x) -> Optional[float]:
@@ -104,7 +106,8 @@ def track_and_evaluate(tracker, inputs: TrainingInputs, config: TrainConfig, out
     wall = time.perf_counter() - t0
     write_tracking_results(out_json, run.results, data.sample_tokens(split), keep_top=True)
     summary = evaluate_tracking(out_json, config.dataroot, config.version, split,
-                                output_dir=os.path.splitext(out_json)[0] + "_eval", data=data)
+                                output_dir=os.path.splitext(out_json)[0] + "_eval", data=data,
+                                workers=config.eval_workers)
     metrics = {k: _finite(summary.get(k)) for k in ("amota", "amotp", "mota", "ids", "frag", "recall")}
     return {**metrics, "tracker_fps": run.fps, "end_to_end_fps": run.frames / wall if wall > 0 else None,
             "frames": run.frames, "results": os.path.abspath(out_json)}
@@ -121,9 +124,11 @@ def final_comparison(config: TrainConfig, inputs: TrainingInputs, best_path: str
     out = {"best_checkpoint": best_path, "best_epoch": best["epoch"] if best else None,
            "threshold": model.config.threshold}
     # exactly what `python -m nutrack.track --method learned --checkpoint best.pt` runs
-    methods = [("learned", lambda: make_tracker("learned", checkpoint=best_path, device=str(device)))]
+    methods = [("learned", lambda: make_tracker("learned", checkpoint=best_path, device=str(device),
+                                                params=config.params))]
     if not config.no_baselines:
-        methods += [("filter", lambda: make_tracker("filter")), ("centerpoint", lambda: make_tracker("centerpoint"))]
+        methods += [("filter", lambda: make_tracker("filter", params=config.params)),
+                    ("centerpoint", lambda: make_tracker("centerpoint"))]
     for name, factory in methods:
         out[name] = track_and_evaluate(factory(), inputs, config,
                                        os.path.join(config.output, "val", f"{name}.json"),

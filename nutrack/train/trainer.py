@@ -294,7 +294,8 @@ class Trainer:
         rec = {"epoch": st.epoch + 1, "global_step": st.global_step, **vm}
         due = (cfg.eval_every and (st.epoch + 1) % cfg.eval_every == 0) or st.epoch + 1 == cfg.epochs
         if due and self.dist.main:
-            tracker = learned_tracker(self.model, self.device, cfg.nsweeps, vm["threshold"], cfg.threads)
+            tracker = learned_tracker(self.model, self.device, cfg.nsweeps, vm["threshold"], cfg.threads,
+                                      cfg.params)
             res = track_and_evaluate(tracker, self.inputs, cfg,
                                      os.path.join(cfg.output, "val", f"learned_epoch{st.epoch + 1:03d}.json"),
                                      not cfg.no_points, False, f"tracking {cfg.val_split}")
