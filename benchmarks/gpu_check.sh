@@ -37,7 +37,7 @@ step() {
   timeout --kill-after=10 "$budget" "$@" >"$LOGS/$log" 2>&1
   local rc=$? dt=$(($(date +%s) - t0)) result=PASS
   local detail
-  detail=$(grep -E '[0-9]+ (passed|failed)|ERROR SUMMARY|RACECHECK SUMMARY|error' "$LOGS/$log" \
+  detail=$(grep -E '[0-9]+ (passed|failed|skipped|deselected)|ERROR SUMMARY|RACECHECK SUMMARY' "$LOGS/$log" \
            | tail -1 | cut -c1-70)
   if ((rc == 124 || rc == 137)); then result=TIMEOUT detail="over ${budget}s; $detail"; status=1
   elif ((rc != 0)); then result=FAIL; status=1; fi
