@@ -134,6 +134,9 @@ def evaluate_tracking(
         if not verbose:  # the devkit prints tables to stdout and progress bars to stderr
             quiet.enter_context(contextlib.redirect_stdout(io.StringIO()))
             quiet.enter_context(contextlib.redirect_stderr(io.StringIO()))
+        from nutrack.eval_merge import linear_merge
+
+        quiet.enter_context(linear_merge())  # the devkit's per-scene merge without its quadratic step
         ev = TrackingEval(config=cfg, result_path=results, eval_set=split, output_dir=output_dir,
                           nusc_version=version, nusc_dataroot=dataroot, verbose=verbose)
         if workers > 1:  # the devkit's main() as it is, with its evaluate() spread over processes

@@ -17,6 +17,7 @@ import tempfile
 from typing import Any, Dict, Optional, Sequence
 
 from nutrack.eval import _import_tracking_eval
+from nutrack.eval_merge import linear_merge
 
 __all__ = ["DevkitSession"]
 
@@ -83,7 +84,7 @@ class DevkitSession:
         holding every sample of the split, over ``scene_tokens`` (default: all of them).
         ``workers`` > 1 evaluates the classes in that many processes
         (:func:`nutrack.eval_parallel.evaluate_by_class`)."""
-        with _quiet():
+        with _quiet(), linear_merge():  # linear_merge: the devkit's per-scene merge without its quadratic step
             pred = self._load(results_path, gt=False)
             if set(pred.sample_tokens) != self.sample_tokens:  # TrackingEval asserts the same
                 raise ValueError(f"{results_path}: its samples are not those of split {self.split!r}")
