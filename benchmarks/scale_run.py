@@ -170,9 +170,32 @@ def _stage_train(spec: Dict[str, Any]) -> Dict[str, Any]:
     return out
 
 
+def _time_merges(log_path: str) -> bool:
+    """Log the CPU seconds and size of every merge of per-scene event tables (in this process
+    and the forked workers) to ``log_path``; False where nutrack has no linear merge."""
+    try:
+        import nutrack.eval_merge as em
+    except ImportError:
+        return False
+    inner = em.merge_event_dataframes
+
+    def timed(dfs, *args, **kwargs):
+        dfs = list(dfs)
+        c0 = time.process_time()
+        r = inner(dfs, *args, **kwargs)
+        with open(log_path, "a") as f:
+            f.write(f"{time.process_time() - c0} {len(dfs)} {len(r[0] if isinstance(r, tuple) else r)}\n")
+        return r
+
+    em.merge_event_dataframes = timed  # what linear_merge installs
+    return True
+
+
 def _stage_eval(spec: Dict[str, Any]) -> Dict[str, Any]:
     from nutrack.tune.devkit import DevkitSession
 
+    merge_log = spec["tracks"] + ".merges"
+    linear = _time_merges(merge_log)
     clock = _Clock()
     session = DevkitSession(os.path.join(spec["folder"], "nuscenes"), VERSION, "val")
     t_gt = clock.since()[0]
@@ -181,7 +204,14 @@ def _stage_eval(spec: Dict[str, Any]) -> Dict[str, Any]:
     summary = session.score(spec["tracks"], workers=spec["eval_workers"])
     t_score = time.perf_counter() - t1
     seconds, cpu = clock.since()
-    return {"seconds": seconds, "stage_cpu_s": cpu, "gt_load_s": t_gt, "score_s": t_score, "amota": summary["amota"],
+    merges = []
+    if os.path.exists(merge_log):
+        with open(merge_log) as f:
+            merges = [[float(x) for x in line.split()] for line in f if line.strip()]
+        os.unlink(merge_log)
+    return {"linear_merge": linear, "merge_calls": len(merges), "merge_cpu_s": sum(m[0] for m in merges),
+            "merge_max_rows": max((m[2] for m in merges), default=0),
+            "seconds": seconds, "stage_cpu_s": cpu, "gt_load_s": t_gt, "score_s": t_score, "amota": summary["amota"],
             "workers": spec["eval_workers"], "rss_after_gt_mib": rss_gt}
 
 
