@@ -198,3 +198,18 @@ def test_track_uses_a_params_file_and_param_overrides_it(synthetic_dataset, tmp_
     default, tuned = boxes(), boxes("--params", strict)
     overridden = boxes("--params", strict, "--param", "score_threshold=0.2", "--param", "birth_score=0.2")
     assert tuned < default and overridden == default
+
+
+def test_composition_takes_other_trials_only_for_classes_with_enough_objects():
+    from nutrack.tune.study import MIN_TRACKS_TO_COMPOSE, compose_per_class
+
+    dist = optuna.distributions.FloatDistribution(0.0, 1.0)
+    study = optuna.create_study(direction="maximize")
+    for value, car, bus, x in ((0.8, 0.8, 0.5, 0.1), (0.7, 0.9, 0.9, 0.2)):
+        study.add_trial(optuna.trial.create_trial(
+            params={"score_threshold.car": x, "score_threshold.bus": x, "score_smoothing": x},
+            distributions={"score_threshold.car": dist, "score_threshold.bus": dist, "score_smoothing": dist},
+            value=value, user_attrs={"amota.car": car, "amota.bus": bus}))
+    composed, _ = compose_per_class(study, {"car": MIN_TRACKS_TO_COMPOSE, "bus": MIN_TRACKS_TO_COMPOSE - 1})
+    # car from the trial that scored cars best, bus (too few objects) and shared from the best
+    assert composed == {"score_threshold.car": 0.2, "score_threshold.bus": 0.1, "score_smoothing": 0.1}

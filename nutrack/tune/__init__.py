@@ -86,10 +86,10 @@ def _best_params(cfg, study):
     except ValueError:
         raise RuntimeError("the study has no complete trial (all failed or were pruned)") from None
     best = cfg.base_params.with_overrides(best_trial.params)
-    composed, sources = compose_per_class(study)
+    data = TuningData(cfg.target, say=lambda *_: None, eval_workers=max(cfg.eval_workers, 1))
+    composed, sources = compose_per_class(study, data.session.gt_track_counts())
     if composed is None or composed == best_trial.params:
         return best, best_trial.value, f"trial {best_trial.number}"
-    data = TuningData(cfg.target, say=lambda *_: None, eval_workers=max(cfg.eval_workers, 1))
     candidate = cfg.base_params.with_overrides(composed)
     with tempfile.TemporaryDirectory(prefix="nutrack-tune-") as tmp:
         amota = _amota(track_and_score(data, candidate, os.path.join(tmp, "composed.json")))

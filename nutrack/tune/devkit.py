@@ -58,6 +58,15 @@ class DevkitSession:
             self.gt_tracks = self._tracks(gt, gt=True)
         self.scene_tokens = sorted(self.gt_tracks)
 
+    def gt_track_counts(self) -> Dict[str, int]:
+        """Distinct ground-truth objects per class in the split (after the devkit's filters)."""
+        ids: Dict[str, set] = {}
+        for scene in self.gt_tracks.values():
+            for boxes in scene.values():
+                for box in boxes:
+                    ids.setdefault(box.tracking_name, set()).add(box.tracking_id)
+        return {name: len(members) for name, members in ids.items()}
+
     def _load(self, results_path: Optional[str], gt: bool):
         """Ground truth or predictions, read as ``TrackingEval.__init__`` reads them."""
         from nuscenes.utils.splits import is_predefined_split
