@@ -72,16 +72,6 @@ DEFAULT_META = {
     "use_map": False,
     "use_external": False,
 }
-ATTRIBUTE_NAMES = (
-    "pedestrian.moving",
-    "pedestrian.sitting_lying_down",
-    "pedestrian.standing",
-    "cycle.with_rider",
-    "cycle.without_rider",
-    "vehicle.moving",
-    "vehicle.parked",
-    "vehicle.stopped",
-)
 
 
 class SubmissionFormatError(UserError, ValueError):

@@ -53,8 +53,9 @@ ENLARGE = 1.15
 _ENLARGE_ABS = 0.2
 
 
-def affinity(boxes_a: np.ndarray, boxes_b: np.ndarray, metric: str) -> np.ndarray:
-    """``nutrack.ops.pairwise_affinity`` as a float32 ``(M, N)`` numpy array."""
+def pair_metric(boxes_a: np.ndarray, boxes_b: np.ndarray, metric: str) -> np.ndarray:
+    """``nutrack.ops.pairwise_affinity`` of every pair, as a float32 ``(M, N)`` numpy array
+    (empty sets allowed): the network's pair features."""
     a = np.ascontiguousarray(boxes_a, dtype=np.float32).reshape(-1, 7)
     b = np.ascontiguousarray(boxes_b, dtype=np.float32).reshape(-1, 7)
     if len(a) == 0 or len(b) == 0:
@@ -255,9 +256,9 @@ def pair_geometry(pred_track_boxes: np.ndarray, track_vel: np.ndarray, dt: np.nd
     ut, ti_u = np.unique(ti, return_inverse=True)
     ud, di_u = np.unique(di, return_inverse=True)
     a_t, a_d = tb[ut], db[ud]
-    out[:, 0] = affinity(a_t, a_d, "center_distance")[ti_u, di_u] / 2.0
-    out[:, 1] = affinity(a_t, a_d, "giou_bev")[ti_u, di_u]
-    out[:, 2] = affinity(a_t, a_d, "iou_3d")[ti_u, di_u]
+    out[:, 0] = pair_metric(a_t, a_d, "center_distance")[ti_u, di_u] / 2.0
+    out[:, 1] = pair_metric(a_t, a_d, "giou_bev")[ti_u, di_u]
+    out[:, 2] = pair_metric(a_t, a_d, "iou_3d")[ti_u, di_u]
     t, d = tb[ti].astype(np.float64), db[di].astype(np.float64)
     out[:, 3] = np.abs(t[:, 2] - d[:, 2])
     out[:, 4:7] = np.log(np.maximum(d[:, 3:6], 1e-2) / np.maximum(t[:, 3:6], 1e-2))

@@ -358,13 +358,10 @@ class FilterTracker(Tracker):
 
 
 def _to_host(x) -> np.ndarray:
-    if isinstance(x, np.ndarray):
-        return x.astype(np.float64, copy=False)
-    if hasattr(x, "detach"):  # torch
-        x = x.detach().cpu().numpy()
-    elif hasattr(x, "get"):  # cupy
-        x = x.get()
-    return np.asarray(x, dtype=np.float64)
+    """A scorer's output (numpy, torch or cupy) as a float64 host array."""
+    from nutrack.ops._arrays import to_host
+
+    return to_host(x).astype(np.float64, copy=False)
 
 
 class _Selection:

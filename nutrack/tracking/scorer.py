@@ -51,15 +51,9 @@ def affinity(boxes_a, boxes_b, metric: str, classes_a=None, classes_b=None, fill
             classes_b = torch.from_numpy(np.ascontiguousarray(classes_b, np.int64)).to(dev)
     out = ops.pairwise_affinity(boxes_a, boxes_b, metric, classes_a=classes_a, classes_b=classes_b,
                                 fill=fill, backend=backend)
-    return np.asarray(out) if isinstance(out, np.ndarray) else _to_numpy(out)
+    from nutrack.ops._arrays import to_host
 
-
-def _to_numpy(x) -> np.ndarray:
-    if hasattr(x, "detach"):
-        return x.detach().cpu().numpy()
-    if hasattr(x, "get"):
-        return x.get()
-    return np.asarray(x)
+    return to_host(out)
 
 
 def gated_affinity(boxes_a, boxes_b, metric: str, candidates: np.ndarray, backend: str = "auto") -> np.ndarray:
