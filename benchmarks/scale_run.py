@@ -23,8 +23,10 @@ log time against log scenes, within one run) are the comparable figures.
 ``--nproc 2`` runs the train stage under ``torchrun --nproc-per-node 2`` (gloo) as well: frame
 pairs per second of an epoch, data preparation included (issue 12, item 5).
 
-Datasets are deleted after measuring unless ``--keep``. ``--report`` (re)writes the table and
-plot from DIR/results.json alone. Not part of the test suite.
+Datasets are deleted after measuring unless ``--keep``. ``--report [DIR ...]`` (re)writes the
+table and plot into ``--out`` from those folders' results.json alone. ``--merge-bench`` times
+the devkit's merge of per-scene event tables against :mod:`nutrack.eval_merge`'s. Not part of
+the test suite.
 """
 from __future__ import annotations
 
@@ -399,13 +401,17 @@ def report(out: str, sources: Optional[List[str]] = None) -> str:
     multi = sorted((n, p) for (s, n, p) in allrec if s == "train")
     if any(p > 1 for _, p in multi):
         lines.append("")
-        lines.append("| training, frame pairs/s | processes | frame pairs | prep s | epoch s | pairs/s (epoch) "
-                     "| pairs/s (prep + epoch) |")
-        lines.append("| --- | --- | --- | --- | --- | --- | --- |")
+        lines.append("| training, frame pairs/s | processes | frame pairs | prep wall / CPU s (rank 0) | epoch wall / "
+                     "CPU s (rank 0) | pairs/s wall, epoch | pairs/s wall, prep + epoch | pairs per CPU s of rank 0, "
+                     "prep + epoch |")
+        lines.append("| --- | --- | --- | --- | --- | --- | --- | --- |")
         for n, p in multi:
             r = allrec[("train", n, p)]
-            lines.append(f"| {n} scenes | {p} | {r['pairs']} | {r['prep_s']:.1f} | {r['epoch_s']:.1f} | "
-                         f"{r['pairs_per_s_epoch']:.0f} | {r['pairs_per_s_with_prep']:.0f} |")
+            cpu = (f"{r['pairs'] / (r['prep_cpu_s'] + r['epoch_cpu_s']):.0f}" if "prep_cpu_s" in r else "")
+            cpu_cells = (f"{r['prep_s']:.1f} / {r['prep_cpu_s']:.1f} | {r['epoch_s']:.1f} / {r['epoch_cpu_s']:.1f}"
+                         if "prep_cpu_s" in r else f"{r['prep_s']:.1f} / - | {r['epoch_s']:.1f} / -")
+            lines.append(f"| {n} scenes | {p} | {r['pairs']} | {cpu_cells} | {r['pairs_per_s_epoch']:.0f} | "
+                         f"{r['pairs_per_s_with_prep']:.0f} | {cpu} |")
     loads = [f"{n}: " + ", ".join(f"{by[(s, n)]['loadavg_before'][0]:.1f}" for s in STAGES if (s, n) in by)
              for n in sizes]
     lines.append("")
@@ -459,6 +465,35 @@ def _plot(fits, path: str) -> None:
     plt.close(fig)
 
 
+def merge_bench(sizes=(27, 150, 300)) -> None:
+    """CPU seconds of one merge of per-scene event tables, the devkit's against
+    :func:`nutrack.eval_merge.merge_event_dataframes`, for ``sizes`` scenes of 40 frames x 30
+    objects x 30 hypotheses (~4,700 events a scene, like a car class of the realistic results)."""
+    import numpy as np
+    import pandas as pd
+    from nuscenes.eval.tracking.mot import MOTAccumulatorCustom
+
+    from nutrack.eval_merge import merge_event_dataframes
+
+    rng = np.random.default_rng(0)
+    scenes = []
+    for _ in range(20):
+        acc = MOTAccumulatorCustom()
+        for f in range(40):
+            d = np.where(rng.uniform(size=(30, 30)) < 0.05, rng.uniform(size=(30, 30)), np.nan)
+            acc.update([f"o{i}" for i in range(30)], [f"h{i}" for i in range(30)], d, frameid=f)
+        scenes.append(acc)
+    for n in sizes:
+        accs = [scenes[i % len(scenes)] for i in range(n)]
+        c0 = time.process_time()
+        want = MOTAccumulatorCustom.merge_event_dataframes(accs)
+        c1 = time.process_time()
+        got = merge_event_dataframes(accs)
+        c2 = time.process_time()
+        pd.testing.assert_frame_equal(got, want, check_exact=True)
+        print(f"{n} scenes ({len(want)} events): devkit {c1 - c0:.2f} s CPU, linear {c2 - c1:.2f} s CPU", flush=True)
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--sizes", type=int, nargs="+", default=[10, 40, 150], help="scenes per dataset")
@@ -475,12 +510,17 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--report", nargs="*", metavar="RESULTS_DIR",
                    help="only rewrite the table and plot into --out from these folders' results.json "
                         "(default: --out's)")
+    p.add_argument("--merge-bench", action="store_true",
+                   help="only time the devkit's merge of per-scene event tables against nutrack.eval_merge's")
     p.add_argument("--stage", help=argparse.SUPPRESS)
     p.add_argument("--spec", help=argparse.SUPPRESS)
     p.add_argument("--result", help=argparse.SUPPRESS)
     a = p.parse_args(argv)
     if a.stage:
         return _child_main(a.stage, a.spec, a.result)
+    if a.merge_bench:
+        merge_bench()
+        return 0
     if a.report is not None:
         report(a.out, a.report or None)
         return 0
