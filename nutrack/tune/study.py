@@ -132,6 +132,7 @@ def work(cfg: StudyConfig, worker: int = 0) -> None:
     from nutrack.tune.objective import Objective, TuningData
 
     study = open_study(cfg, worker)
+    study.set_user_attr(f"worker.{os.getpid()}", worker)  # who worked on the study (a record)
     data = TuningData(cfg.target, say=print if worker == 0 else (lambda *_: None), eval_workers=cfg.eval_workers)
     started: Dict[int, float] = {}
     with tempfile.TemporaryDirectory(prefix="nutrack-tune-") as workdir:
