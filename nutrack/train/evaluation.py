@@ -95,7 +95,7 @@ def track_and_evaluate(tracker, inputs: TrainingInputs, config: TrainConfig, out
                        progress: bool, desc: str) -> Dict[str, Any]:
     """Track the val split, write the tracking JSON, evaluate it with the devkit."""
     from nutrack.data import write_tracking_results
-    from nutrack.eval import evaluate_tracking
+    from nutrack.eval import HEADLINE, evaluate_tracking
     from nutrack.tracking.run import track_scenes
 
     data, split = inputs.data, config.val_split
@@ -108,7 +108,7 @@ def track_and_evaluate(tracker, inputs: TrainingInputs, config: TrainConfig, out
     summary = evaluate_tracking(out_json, config.dataroot, config.version, split,
                                 output_dir=os.path.splitext(out_json)[0] + "_eval", data=data,
                                 workers=config.eval_workers)
-    metrics = {k: _finite(summary.get(k)) for k in ("amota", "amotp", "mota", "ids", "frag", "recall")}
+    metrics = {k: _finite(summary.get(k)) for k in HEADLINE}
     return {**metrics, "tracker_fps": run.fps, "end_to_end_fps": run.frames / wall if wall > 0 else None,
             "frames": run.frames, "results": os.path.abspath(out_json)}
 
