@@ -139,7 +139,7 @@ def test_a_killed_study_resumes_where_it_stopped(synthetic_dataset, tmp_path):
     complete = [t for t in after if t.state == optuna.trial.TrialState.COMPLETE]
     assert [t.number for t in complete[:len(before)]] == [t.number for t in before]  # kept, not redone
     assert len([t for t in after if t.state.is_finished() and t.state.name != "FAIL"]) >= len(before) + 2
-    assert all(t.state != optuna.trial.TrialState.RUNNING for t in after)  # the killed one was failed
+    assert all(t.state != optuna.trial.TrialState.RUNNING for t in after), [(t.number, t.state.name, t.datetime_start, t.datetime_complete) for t in after]  # the killed one was failed
 
 
 def test_two_processes_share_one_study(synthetic_dataset, tmp_path):

@@ -143,6 +143,9 @@ def work(cfg: StudyConfig, worker: int = 0) -> None:
             started[trial.number] = time.perf_counter()
             return objective(trial)
 
+        # A trial whose process was killed is failed (and its parameters queued again) now, even
+        # when no trial is left to run: Optuna itself only looks before starting a trial.
+        optuna.storages.fail_stale_trials(study)
         remaining = cfg.trials - finished(study)
         if remaining > 0:
             study.optimize(timed, n_trials=remaining, gc_after_trial=False, catch=(),
