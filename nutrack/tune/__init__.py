@@ -6,12 +6,11 @@ the caller names, and writes a params file that ``nutrack.track --params``,
 """
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Optional
 
 from nutrack.tune.objective import TuneTarget
 
@@ -63,16 +62,15 @@ def tune(target: TuneTarget, *, storage: str, out: str, trials: int, workers: in
     study = open_study(cfg, 0)
     pruned = len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.PRUNED,)))
     params, best, source = _best_params(cfg, study)
-    defaults = [t.value for t in study.trials if t.user_attrs.get("default") and t.value is not None]
+    default = next((t.value for t in study.trials if t.user_attrs.get("default") and t.value is not None), None)
     importances = _importances(study)
     from nutrack.tracking.params_file import write_params_file
 
-    write_params_file(out, params, tuned_on={**target.__dict__}, amota={
-        "default": defaults[0] if defaults else None, "best": best},
+    write_params_file(out, params, tuned_on={**target.__dict__}, amota={"default": default, "best": best},
         source=source, study={"storage": storage, "name": cfg.study_name, "finished": finished(study),
                               "pruned": pruned}, importances=importances)
     plot = _history_plot(study, os.path.splitext(out)[0] + "_history.png")
-    return TuneResult(out=out, default_amota=defaults[0] if defaults else None, best_amota=best, source=source,
+    return TuneResult(out=out, default_amota=default, best_amota=best, source=source,
                       finished=finished(study), pruned=pruned, importances=importances, plot=plot)
 
 

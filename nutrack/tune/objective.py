@@ -131,6 +131,6 @@ class Objective:
 
 
 def warn_if_val(split: str) -> None:
-    if split in VAL_NAMES or split.endswith("_val") and split.startswith("mini"):
+    if split in VAL_NAMES:
         print(f"nutrack.tune: warning: tuning on split {split!r} — parameters tuned on val make val "
               "scores meaningless; tune on (a held-out part of) train", file=sys.stderr)

@@ -18,7 +18,7 @@ import os
 import tempfile
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Tuple
 
 from nutrack._cli import UserError
@@ -46,7 +46,6 @@ class StudyConfig:
     prune_fraction: float = 0.25
     seed: int = 0
     eval_workers: int = 1
-    extra: Dict[str, Any] = field(default_factory=dict)
 
 
 def _retry_stale() -> Dict[str, Any]:
@@ -71,7 +70,7 @@ def _storage(url: str):
     try:
         return RDBStorage(url, engine_kwargs=engine, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
                           **_retry_stale())
-    except (optuna.exceptions.StorageInternalError, ImportError, Exception) as error:  # noqa: BLE001
+    except Exception as error:  # noqa: BLE001 - a bad URL, a missing driver, an unreadable file
         raise UserError(f"--study {url!r}: cannot open the storage ({type(error).__name__}: "
                         f"{str(error).splitlines()[0][:160]})") from None
 
