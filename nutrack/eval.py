@@ -16,10 +16,8 @@ declare, and raises ``unittest.SkipTest`` instead of ``ImportError`` without the
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import functools
-import io
 import math
 import os
 import sys
@@ -131,9 +129,10 @@ def evaluate_tracking(
     os.makedirs(output_dir, exist_ok=True)
     cfg = config_factory("tracking_nips_2019")
     with contextlib.ExitStack() as quiet:
-        if not verbose:  # the devkit prints tables to stdout and progress bars to stderr
-            quiet.enter_context(contextlib.redirect_stdout(io.StringIO()))
-            quiet.enter_context(contextlib.redirect_stderr(io.StringIO()))
+        if not verbose:
+            from nutrack.eval_parallel import devkit_quiet
+
+            quiet.enter_context(devkit_quiet())
         from nutrack.eval_merge import linear_merge
 
         quiet.enter_context(linear_merge())  # the devkit's per-scene merge without its quadratic step

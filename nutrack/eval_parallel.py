@@ -20,11 +20,19 @@ import multiprocessing
 import time
 from typing import Any, Dict, List, Tuple
 
-__all__ = ["evaluate_by_class"]
+__all__ = ["evaluate_by_class", "devkit_quiet"]
 
 # The classes with the most boxes take most of the time: hand them out first.
 _HEAVY_FIRST = ("car", "pedestrian", "truck")
 _FORKED: Dict[str, Any] = {}
+
+
+@contextlib.contextmanager
+def devkit_quiet():
+    """Silence the devkit: it prints progress and tables (stdout) and motmetrics progress bars
+    (stderr)."""
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        yield
 
 
 def _evaluate_classes(class_names: List[str]) -> Tuple[Dict[str, Dict[str, float]], Dict[str, Any]]:
@@ -32,7 +40,7 @@ def _evaluate_classes(class_names: List[str]) -> Tuple[Dict[str, Dict[str, float
     evaluation = copy.copy(_FORKED["evaluation"])
     evaluation.cfg = copy.copy(evaluation.cfg)
     evaluation.cfg.class_names = list(class_names)
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+    with devkit_quiet():
         metrics, data = _FORKED["evaluate"](evaluation)
     return metrics.label_metrics, {c: data[c] for c in class_names}
 

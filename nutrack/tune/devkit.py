@@ -10,23 +10,17 @@ scores a trial on. Nothing of the metric is re-implemented here: the tracks go t
 """
 from __future__ import annotations
 
-import contextlib
-import io
 import os
 import tempfile
 from typing import Any, Dict, Optional, Sequence
 
 from nutrack.eval import _import_tracking_eval
+from nutrack.eval_parallel import devkit_quiet
 from nutrack.eval_merge import linear_merge
 
 __all__ = ["DevkitSession"]
 
 
-@contextlib.contextmanager
-def _quiet():
-    """The devkit prints progress and tables (stdout) and motmetrics progress bars (stderr)."""
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        yield
 
 
 class DevkitSession:
@@ -47,7 +41,7 @@ class DevkitSession:
         self.cfg = config_factory("tracking_nips_2019")
         self.split = split
         self._loaders, self._box, self._create_tracks = loaders, TrackingBox, create_tracks
-        with _quiet():
+        with devkit_quiet():
             if nusc is None:
                 from nuscenes import NuScenes
 
@@ -93,7 +87,7 @@ class DevkitSession:
         holding every sample of the split, over ``scene_tokens`` (default: all of them).
         ``workers`` > 1 evaluates the classes in that many processes
         (:func:`nutrack.eval_parallel.evaluate_by_class`)."""
-        with _quiet(), linear_merge():  # linear_merge: the devkit's per-scene merge without its quadratic step
+        with devkit_quiet(), linear_merge():  # linear_merge: the devkit's per-scene merge without its quadratic step
             pred = self._load(results_path, gt=False)
             if set(pred.sample_tokens) != self.sample_tokens:  # TrackingEval asserts the same
                 raise ValueError(f"{results_path}: its samples are not those of split {self.split!r}")
