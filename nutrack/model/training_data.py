@@ -24,7 +24,7 @@ import torch
 from nutrack.model.features import (DEFAULT_GATES, ObjectInputs, candidate_pairs, make_objects, pair_geometry,
                                     predict_boxes)
 
-__all__ = ["FrameRecord", "build_frames", "frame_pairs", "collate", "batch_to_device", "MIN_NSAMPLE_Q"]
+__all__ = ["FrameRecord", "build_frames", "build_scene_frames", "frame_pairs", "collate", "batch_to_device", "MIN_NSAMPLE_Q"]
 
 #: a frame pair needs at least two queries: one cannot learn to tell tracks apart from one.
 MIN_NSAMPLE_Q = 2
@@ -50,31 +50,43 @@ def build_frames(data, split: str, detections, nsweeps: int = 1, max_points: int
                  progress: bool = False, instance_ids: Optional[Dict[str, int]] = None
                  ) -> List[List[FrameRecord]]:
     """Label and prepare every frame of ``split``: a list of scenes, each a list of
-    :class:`FrameRecord` in time order.
+    :class:`FrameRecord` in time order (:func:`build_scene_frames` for each scene).
 
     Args:
         data: :class:`nutrack.data.NuScenesData`; split: split name; detections:
             ``{sample_token: Detections}`` (e.g. :func:`nutrack.data.load_detections`).
         nsweeps: lidar sweeps aggregated per keyframe for the point inputs.
+        instance_ids: ``{instance_token: id}`` shared by the scenes (and extended).
+    """
+    ids = instance_ids if instance_ids is not None else {}
+    return [build_scene_frames(data, scene, nsweeps, max_points, ids)
+            for scene in data.scenes(split, detections, progress=progress)]
+
+
+def build_scene_frames(data, scene, nsweeps: int = 1, max_points: int = 32,
+                       instance_ids: Optional[Dict[str, int]] = None) -> List[FrameRecord]:
+    """The :class:`FrameRecord` of each frame of ``scene`` (a :class:`nutrack.data.Scene` with
+    detections): its detections labelled with their ground-truth instance
+    (:func:`nutrack.data.assign.assign_frame`) and their point inputs gathered.
+
+    Instance ids number the tokens of ``instance_ids`` (extended in place; a fresh dict: ids
+    from 0 within the scene). Only equality within a scene matters to the labels: an instance
+    never leaves its scene.
     """
     from nutrack.data.assign import assign_frame
 
     ids = instance_ids if instance_ids is not None else {}
-    scenes = []
-    for scene in data.scenes(split, detections, progress=progress):
-        recs = []
-        for fr in scene.frames:
-            det = fr.detections
-            gt = data.ground_truth(fr.sample_token)
-            a = assign_frame(det, gt)
-            gt_ids = np.array([ids.setdefault(t, len(ids)) if t else -1 for t in a.instance_tokens.tolist()],
-                              dtype=np.int64).reshape(-1)
-            pts = data.lidar_points(fr, nsweeps=nsweeps) if len(det) else None
-            obj = make_objects(det.boxes, det.velocities, det.scores, det.classes, fr.ego_to_global, pts,
-                               max_points=max_points)
-            recs.append(FrameRecord(scene.name, fr.index, fr.sample_token, fr.timestamp * 1e-6, obj, gt_ids))
-        scenes.append(recs)
-    return scenes
+    recs = []
+    for fr in scene.frames:
+        det = fr.detections
+        a = assign_frame(det, data.ground_truth(fr.sample_token))
+        gt_ids = np.array([ids.setdefault(t, len(ids)) if t else -1 for t in a.instance_tokens.tolist()],
+                          dtype=np.int64).reshape(-1)
+        pts = data.lidar_points(fr, nsweeps=nsweeps) if len(det) else None
+        obj = make_objects(det.boxes, det.velocities, det.scores, det.classes, fr.ego_to_global, pts,
+                           max_points=max_points)
+        recs.append(FrameRecord(scene.name, fr.index, fr.sample_token, fr.timestamp * 1e-6, obj, gt_ids))
+    return recs
 
 
 def frame_pairs(scenes: Sequence[Sequence[FrameRecord]], max_gap: int = 2) -> np.ndarray:

@@ -39,6 +39,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--val-split", help="validation split (default: val, or mini_val)")
     g.add_argument("--train-detections", help="detection-submission JSON of the training split")
     g.add_argument("--val-detections", help="detection-submission JSON of the val split")
+    g.add_argument("--frame-cache", metavar="DIR",
+                   help="where the prepared training frames are kept and reused by later runs and every process "
+                        "(default: $NUTRACK_CACHE/frames, else ~/.cache/nutrack/frames; 'off': prepare them in memory "
+                        "every run)")
     g.add_argument("--nsweeps", type=int, default=d.nsweeps, help="lidar sweeps per keyframe for the point features")
     t = p.add_argument_group("training")
     t.add_argument("--epochs", type=int, default=d.epochs)

@@ -39,6 +39,7 @@ class TrainConfig:
     train_detections: Optional[str] = None
     val_detections: Optional[str] = None
     nsweeps: int = 1
+    frame_cache: Optional[str] = None  # folder of prepared frames; None: $NUTRACK_CACHE/frames; "off"
     # training
     epochs: int = 6
     batch_size: int = 8

@@ -12,7 +12,7 @@ import torch.distributed as tdist
 
 from nutrack.train.errors import TrainingError
 
-__all__ = ["Dist", "init_distributed", "parse_device", "shutdown", "all_sum", "barrier", "broadcast_obj"]
+__all__ = ["Dist", "init_distributed", "parse_device", "shutdown", "all_sum", "barrier", "broadcast_obj", "any_process"]
 
 
 @dataclass(frozen=True)
@@ -92,3 +92,12 @@ def broadcast_obj(obj: Any, dist: Dist) -> Any:
     box = [obj]
     tdist.broadcast_object_list(box, src=0)
     return box[0]
+
+
+def any_process(flag: bool, dist: Dist) -> bool:
+    """True when ``flag`` is true in at least one process (a barrier too)."""
+    if not dist.on:
+        return bool(flag)
+    flags: List[Any] = [None] * dist.world
+    tdist.all_gather_object(flags, bool(flag))
+    return any(flags)

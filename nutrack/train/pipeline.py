@@ -55,7 +55,7 @@ def train(config: TrainConfig, resume: Optional[str] = None, step_hooks: Sequenc
 
 def _load(config: TrainConfig, dist: Dist, progress: bool) -> TrainingInputs:
     t0 = time.perf_counter()
-    inputs = load_inputs(config, progress)
+    inputs = load_inputs(config, progress, dist)
     if dist.main:  # the run directory appears once the data is known to be good
         atomic_write_json(os.path.join(config.output, "config.json"), config.to_dict(), indent=True)
         log.info("data: %d train frame pairs (%d scenes), %d val frame pairs, prepared in %.1f s",
