@@ -10,6 +10,9 @@ namespace {
 // Below this many points a loop runs on the calling thread: waking the OpenMP team (passive
 // waits, see nutrack/ops/_backend.py) costs more than the work.
 constexpr int64_t kParallelMinPoints = 16384;
+// Dynamic chunks, not a static split: when another process shares a core, the thread on
+// the free core takes more chunks instead of waiting for the slow one (issue 12, item 1).
+constexpr int64_t kChunkPoints = 2048;
 
 // Calls visit(j) for each box j containing point i, in increasing j, until visit returns false.
 template <typename Visit>
@@ -27,7 +30,7 @@ inline void for_each_containing_box(const float* p, const float* frames, const B
 
 void points_in_boxes_cpu(const float* points, int64_t n, int64_t point_stride,
                          const float* frames, const BoxGrid& grid, int32_t* out) {
-#pragma omp parallel for schedule(static) if (n >= kParallelMinPoints)
+#pragma omp parallel for schedule(dynamic, kChunkPoints) if (n >= kParallelMinPoints)
   for (int64_t i = 0; i < n; ++i) {
     int32_t found = -1;
     for_each_containing_box(points + i * point_stride, frames, grid, [&](int64_t j) {
@@ -41,7 +44,7 @@ void points_in_boxes_cpu(const float* points, int64_t n, int64_t point_stride,
 void points_in_boxes_dense_cpu(const float* points, int64_t n, int64_t point_stride,
                                const float* frames, int64_t m, const BoxGrid& grid,
                                uint8_t* out) {
-#pragma omp parallel for schedule(static) if (n >= kParallelMinPoints)
+#pragma omp parallel for schedule(dynamic, kChunkPoints) if (n >= kParallelMinPoints)
   for (int64_t i = 0; i < n; ++i) {
     uint8_t* row = out + i * m;
     for (int64_t j = 0; j < m; ++j) row[j] = 0;
@@ -54,7 +57,7 @@ void points_in_boxes_dense_cpu(const float* points, int64_t n, int64_t point_str
 
 void points_in_boxes_count_cpu(const float* points, int64_t n, int64_t point_stride,
                                const float* frames, const BoxGrid& grid, int64_t* counts) {
-#pragma omp parallel for schedule(static) if (n >= kParallelMinPoints)
+#pragma omp parallel for schedule(dynamic, kChunkPoints) if (n >= kParallelMinPoints)
   for (int64_t i = 0; i < n; ++i) {
     int64_t count = 0;
     for_each_containing_box(points + i * point_stride, frames, grid, [&](int64_t) {
@@ -68,7 +71,7 @@ void points_in_boxes_count_cpu(const float* points, int64_t n, int64_t point_str
 void points_in_boxes_pairs_cpu(const float* points, int64_t n, int64_t point_stride,
                                const float* frames, const BoxGrid& grid, const int64_t* offsets,
                                int64_t* pairs) {
-#pragma omp parallel for schedule(static) if (n >= kParallelMinPoints)
+#pragma omp parallel for schedule(dynamic, kChunkPoints) if (n >= kParallelMinPoints)
   for (int64_t i = 0; i < n; ++i) {
     int64_t slot = offsets[i];
     for_each_containing_box(points + i * point_stride, frames, grid, [&](int64_t j) {
@@ -83,7 +86,7 @@ void points_in_boxes_pairs_cpu(const float* points, int64_t n, int64_t point_str
 void points_in_polygons_cpu(const float* points, int64_t n, int64_t point_stride,
                             const float* polygons, int64_t m, int64_t k, bool clockwise,
                             uint8_t* out) {
-#pragma omp parallel for schedule(static) if (n >= kParallelMinPoints)
+#pragma omp parallel for schedule(dynamic, kChunkPoints) if (n >= kParallelMinPoints)
   for (int64_t i = 0; i < n; ++i) {
     const float* p = points + i * point_stride;
     uint8_t* row = out + i * m;
