@@ -25,8 +25,9 @@ pairs per second of an epoch, data preparation included (issue 12, item 5).
 
 Datasets are deleted after measuring unless ``--keep``. ``--report [DIR ...]`` (re)writes the
 table and plot into ``--out`` from those folders' results.json alone. ``--merge-bench`` times
-the devkit's merge of per-scene event tables against :mod:`nutrack.eval_merge`'s. Not part of
-the test suite.
+the devkit's merge of per-scene event tables against :mod:`nutrack.eval_merge`'s.
+``--frames-bench --sizes N --nproc 2`` times the train stage with a cold and then a warm frame
+cache (:mod:`nutrack.model.frame_cache`). Not part of the test suite.
 """
 from __future__ import annotations
 
@@ -140,7 +141,8 @@ def _stage_train(spec: Dict[str, Any]) -> Dict[str, Any]:
                          train_detections=os.path.join(det, "train.json"),
                          val_detections=os.path.join(det, "val.json"), epochs=1, device="cpu",
                          output=spec["run_dir"], quiet=True, eval_every=0, no_baselines=True,
-                         checkpoint_every=0, world_size=int(os.environ.get("WORLD_SIZE", "1")))
+                         checkpoint_every=0, world_size=int(os.environ.get("WORLD_SIZE", "1")),
+                         frame_cache=spec.get("frame_cache", "off"))
     config.validate()
     with torch_threads(1):
         dist, device = init_distributed("cpu")
@@ -148,7 +150,7 @@ def _stage_train(spec: Dict[str, Any]) -> Dict[str, Any]:
             seed_everything(config.seed)
             barrier(dist)
             clock = _Clock()
-            inputs = load_inputs(config, progress=False)
+            inputs = load_inputs(config, progress=False, dist=dist)
             prep, prep_cpu = clock.since()
             rss_prep = _self_rss_mib()
             trainer = Trainer(config, inputs, dist, device)
@@ -269,6 +271,36 @@ def _run_child(stage: str, spec: Dict[str, Any], nproc: int = 1) -> Dict[str, An
 def _split(n: int):
     val = max(1, round(n * 150 / 850))
     return n - val, val
+
+
+def frames_bench(a: argparse.Namespace) -> None:
+    """Item 5: the train stage with a cold and then a warm frame cache (nutrack.model.frame_cache),
+    with 1 and each ``--nproc`` processes, on one dataset of ``--sizes[0]`` scenes (generated
+    into ``--data-dir`` unless already there); a markdown table on stdout."""
+    n = a.sizes[0]
+    train, val = _split(n)
+    folder = os.path.join(a.data_dir or a.out, f"data-{n}")
+    spec = dict(scenes=n, train=train, val=val, keyframes=a.keyframes, sweeps=a.sweeps,
+                azimuth_steps=a.azimuth_steps, seed=a.seed, folder=folder)
+    if not os.path.exists(os.path.join(folder, "COMPLETE.json")):
+        _run_child("generate", spec)
+    rows = []
+    for nproc in [1] + [p for p in a.nproc if p > 1]:
+        cache = os.path.join(a.out, f"frames-np{nproc}")
+        shutil.rmtree(cache, ignore_errors=True)
+        for state in ("cold", "warm"):
+            spec.update(frame_cache=cache, run_dir=os.path.join(a.out, f"run-np{nproc}-{state}"))
+            r = _run_child("train", spec, nproc)
+            shutil.rmtree(spec["run_dir"], ignore_errors=True)
+            rows.append(f"| {nproc} | {state} | {r['train_pairs']} | {r['prep_s']:.1f} / {r['prep_cpu_s']:.1f} | "
+                        f"{r['epoch_s']:.1f} / {r['epoch_cpu_s']:.1f} | {r['pairs_per_s_epoch']:.0f} | "
+                        f"{r['pairs_per_s_with_prep']:.0f} | {r['loadavg_before'][0]:.2f} |")
+    print(f"{n} scenes ({train} train + {val} val), {a.keyframes} keyframes, {a.sweeps} sweep(s), "
+          f"{a.azimuth_steps} azimuth steps")
+    print("| processes | frame cache | frame pairs | prep wall / CPU s (rank 0) | epoch wall / CPU s (rank 0) "
+          "| pairs/s, epoch | pairs/s, prep + epoch | load before |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("\n".join(rows))
 
 
 def measure(a: argparse.Namespace) -> None:
@@ -512,6 +544,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                         "(default: --out's)")
     p.add_argument("--merge-bench", action="store_true",
                    help="only time the devkit's merge of per-scene event tables against nutrack.eval_merge's")
+    p.add_argument("--frames-bench", action="store_true",
+                   help="only time the train stage with a cold and a warm frame cache, 1 and --nproc processes")
     p.add_argument("--stage", help=argparse.SUPPRESS)
     p.add_argument("--spec", help=argparse.SUPPRESS)
     p.add_argument("--result", help=argparse.SUPPRESS)
@@ -520,6 +554,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         return _child_main(a.stage, a.spec, a.result)
     if a.merge_bench:
         merge_bench()
+        return 0
+    if a.frames_bench:
+        frames_bench(a)
         return 0
     if a.report is not None:
         report(a.out, a.report or None)
