@@ -151,11 +151,42 @@ def pairwise_affinity(boxes_a: Any, boxes_b: Any, metric: str, classes_a: Any = 
     out = launch.empty((m, n), "float32")
     if m and n:
         frames = launch.input(box_frames(boxes))
-        frames_a, frames_b = frames[:m], frames[m:]
         if classes_a is not None:
             classes_a, classes_b = launch.input(classes_a), launch.input(classes_b)
-        if classes_a is None:  # empty: "no classes" (the null address for native launchers)
-            classes_a = classes_b = _NO_CLASSES
-        launch.run(_LAUNCHERS, frames_a=frames_a, na=m, frames_b=frames_b, nb=n, metric=code,
-                   classes_a=classes_a, classes_b=classes_b, fill=fill, out=out)
+        _run(launch, frames[:m], frames[m:], code, classes_a, classes_b, fill, out)
     return launch.output(out)
+
+
+def _run(launch: Launch, frames_a: Any, frames_b: Any, code: int, classes_a: Any,
+         classes_b: Any, fill: float, out: Any) -> None:
+    """The kernel call itself, on inputs already checked and where `launch` reads them."""
+    if classes_a is None:  # empty: "no classes" (the null address for native launchers)
+        classes_a = classes_b = _NO_CLASSES
+    launch.run(_LAUNCHERS, frames_a=frames_a, na=frames_a.shape[0], frames_b=frames_b,
+               nb=frames_b.shape[0], metric=code, classes_a=classes_a, classes_b=classes_b,
+               fill=fill, out=out)
+
+
+def frames_affinity(frames_a: np.ndarray, frames_b: np.ndarray, metric: str,
+                    classes_a: Any = None, classes_b: Any = None, fill: float | None = None, *,
+                    backend: str = "auto") -> np.ndarray:
+    """`pairwise_affinity` on box frames, for callers that reuse the frames of one set of
+    boxes across calls (the trackers: gate, stage 1 and stage 2 of a frame).
+
+    TRUSTED INPUTS, nothing is checked: `frames_a` / `frames_b` are C-contiguous (M, 10) /
+    (N, 10) float32 numpy rows of ``box_frames(validate_boxes(boxes))`` (rows of one call may
+    be selected: a frame depends on its own box only), `classes_a` / `classes_b` both None or
+    both (M,) / (N,) integer numpy arrays, `backend` a host one ('auto', 'cpu', 'numba').
+    Same kernel call as `pairwise_affinity`, so the same matrix bit for bit.
+    """
+    code = _CODES[metric]
+    fill = DEFAULT_FILL[metric] if fill is None else _fill(fill)
+    m, n = frames_a.shape[0], frames_b.shape[0]
+    out = np.empty((m, n), dtype=np.float32)
+    if m and n:
+        if classes_a is not None:
+            classes_a = np.ascontiguousarray(classes_a, dtype=np.int64)
+            classes_b = np.ascontiguousarray(classes_b, dtype=np.int64)
+        _run(Launch(_backend.resolve(backend, False), frames_a), frames_a, frames_b, code,
+             classes_a, classes_b, fill, out)
+    return out

@@ -41,6 +41,7 @@ from typing import Optional
 import numpy as np
 
 from nutrack.data.detections import Detections, Tracks
+from nutrack.ops._boxes import box_frames, validate_boxes
 from nutrack.tracking import motion
 from nutrack.tracking.association import assign, nms
 from nutrack.tracking.base import Tracker, as_detections, tracking_classes_only
@@ -187,14 +188,24 @@ class FilterTracker(Tracker):
         """Stage "detections": score filter and same-class NMS; the survivors split into high
         and low."""
         idx = np.flatnonzero(det.scores >= self._lo[det.classes])
+        frames = self._box_frames(det.boxes, "detections boxes") if len(idx) else None
         if self._nms_on and len(idx) > 1:
             b = det.boxes[idx]
             c = det.classes[idx]
-            ov = affinity(b, b, self.params.nms_metric, c, c, fill=0.0, backend=self.backend)
+            fr = _rows(frames, idx)
+            ov = affinity(b, b, self.params.nms_metric, c, c, fill=0.0, backend=self.backend,
+                          frames=None if fr is None else (fr, fr))
             idx = idx[nms(det.scores[idx], ov, c, self._nms_thr)]
         cls = det.classes[idx]
         score = det.scores[idx].astype(np.float64)
-        return _Selection(idx, cls, score, score >= self._hi[cls])
+        return _Selection(idx, cls, score, score >= self._hi[cls], _rows(frames, idx))
+
+    def _box_frames(self, boxes: np.ndarray, name: str) -> Optional[np.ndarray]:
+        """The boxes' validated host frames, computed once a frame and reused by every affinity
+        call of the frame (``frames_affinity``); None on the cuda backend (the op frames them)."""
+        if self.backend == "cuda":
+            return None
+        return box_frames(validate_boxes(boxes, name))
 
     def _predict(self, dt: float):
         """Stage "predict": every track to this frame; returns its boxes and velocities."""
@@ -210,10 +221,21 @@ class FilterTracker(Tracker):
         predicted centre within the class's ``gate_distance`` (one kernel call). Both
         association stages match candidates only."""
         t = self.tracks
+        self._track_frames = None
         if len(t) and len(sel.idx):
-            dist = affinity(boxes, det.boxes[sel.idx], "center_distance", t.cls, sel.cls, backend=self.backend)
+            self._track_frames = self._box_frames(boxes, "predicted track boxes")
+            dist = affinity(boxes, det.boxes[sel.idx], "center_distance", t.cls, sel.cls, backend=self.backend,
+                            frames=self._frame_pair(None, sel.frames))
             return dist <= self._gate_distance[t.cls][:, None]
         return np.zeros((len(t), len(sel.idx)), np.bool_)
+
+    def _frame_pair(self, track_rows: Optional[np.ndarray], det_frames: Optional[np.ndarray]):
+        """``(track frames[track_rows], det_frames)`` for ``affinity(frames=...)``, None if either
+        is missing (then the op validates and frames the boxes itself)."""
+        tf = self._track_frames
+        if tf is None or det_frames is None:
+            return None
+        return (tf if track_rows is None else tf[track_rows], det_frames)
 
     def _associate_first(self, boxes, vel, det: Detections, sel: "_Selection", cand: np.ndarray,
                          match: "_Matches", context: FrameContext) -> Optional[np.ndarray]:
@@ -225,7 +247,8 @@ class FilterTracker(Tracker):
         cand1 = cand[:, hi]
         shared = None
         if self._share_affinity:
-            shared = gated_affinity(boxes, det.boxes[sel.idx], self.params.metric, cand, backend=self.backend)
+            shared = gated_affinity(boxes, det.boxes[sel.idx], self.params.metric, cand, backend=self.backend,
+                                    frames=self._frame_pair(None, sel.frames))
             aff = shared[:, hi]
         else:
             aff = self._plugin_affinity(boxes, vel, det, sel.idx[hi], cand1, context)
@@ -260,7 +283,8 @@ class FilterTracker(Tracker):
         if shared is not None and p.metric2 == p.metric:
             aff = shared[left_t][:, left_d]
         else:
-            aff = gated_affinity(boxes[left_t], det.boxes[sel.idx[left_d]], p.metric2, cand2, backend=self.backend)
+            aff = gated_affinity(boxes[left_t], det.boxes[sel.idx[left_d]], p.metric2, cand2, backend=self.backend,
+                                 frames=self._frame_pair(left_t, _rows(sel.frames, left_d)))
         pairs = _assign_passing(aff, cand2, self._thr2[self.tracks.cls[left_t]], self._stage2_distance, "greedy")
         match.add(left_t[pairs[:, 0]], left_d[pairs[:, 1]])
 
@@ -357,6 +381,10 @@ class FilterTracker(Tracker):
         }
 
 
+def _rows(frames: Optional[np.ndarray], rows: np.ndarray) -> Optional[np.ndarray]:
+    return None if frames is None else frames[rows]
+
+
 def _to_host(x) -> np.ndarray:
     """A scorer's output (numpy, torch or cupy) as a float64 host array."""
     from nutrack.ops._arrays import to_host
@@ -369,10 +397,12 @@ class _Selection:
     detections, their classes, float64 scores and whether each is *high* (>= the class's
     ``score_threshold``)."""
 
-    __slots__ = ("idx", "cls", "score", "high", "high_idx")
+    __slots__ = ("idx", "cls", "score", "high", "high_idx", "frames")
 
-    def __init__(self, idx: np.ndarray, cls: np.ndarray, score: np.ndarray, high: np.ndarray):
+    def __init__(self, idx: np.ndarray, cls: np.ndarray, score: np.ndarray, high: np.ndarray,
+                 frames: Optional[np.ndarray] = None):
         self.idx = idx
+        self.frames = frames  # host box frames of the selected detections (None: cuda backend)
         self.cls = cls
         self.score = score
         self.high = high

@@ -33,11 +33,20 @@ __all__ = [
 
 
 def affinity(boxes_a, boxes_b, metric: str, classes_a=None, classes_b=None, fill: Optional[float] = None,
-             backend: str = "auto") -> np.ndarray:
+             backend: str = "auto", frames=None) -> np.ndarray:
     """``nutrack.ops.pairwise_affinity`` as a numpy ``(M, N)`` float32 array. Pairs of
     different classes take ``fill``; by default the op's, worse than any real pair (+inf for
-    ``center_distance``, -1 for the IoU metrics; the trackers also compare classes)."""
+    ``center_distance``, -1 for the IoU metrics; the trackers also compare classes).
+
+    ``frames``: optional ``(frames_a, frames_b)``, the boxes' already validated host frames
+    (:func:`nutrack.ops.affinity.frames_affinity`, trusted inputs); used on host backends
+    instead of validating and framing the boxes again, with the same result."""
     import nutrack.ops as ops
+
+    if frames is not None and backend != "cuda":
+        from nutrack.ops.affinity import frames_affinity
+
+        return frames_affinity(frames[0], frames[1], metric, classes_a, classes_b, fill, backend=backend)
 
     if backend == "cuda" and isinstance(boxes_a, np.ndarray):
         # host arrays, CUDA kernels asked for: upload through torch, bring the matrix back
@@ -56,11 +65,13 @@ def affinity(boxes_a, boxes_b, metric: str, classes_a=None, classes_b=None, fill
     return to_host(out)
 
 
-def gated_affinity(boxes_a, boxes_b, metric: str, candidates: np.ndarray, backend: str = "auto") -> np.ndarray:
+def gated_affinity(boxes_a, boxes_b, metric: str, candidates: np.ndarray, backend: str = "auto",
+                   frames=None) -> np.ndarray:
     """``pairwise_affinity`` computed only where it can matter: the kernel gets the connected
     components of the ``candidates`` graph as classes, so it evaluates pairs inside a
     component (every candidate pair, and few others) and fills the rest. Returns float64
-    ``(M, N)`` with ``-inf`` (similarities) / ``+inf`` (distances) outside ``candidates``."""
+    ``(M, N)`` with ``-inf`` (similarities) / ``+inf`` (distances) outside ``candidates``.
+    ``frames``: as for :func:`affinity`."""
     from nutrack.tracking.association import component_labels
 
     m, n = candidates.shape
@@ -68,7 +79,7 @@ def gated_affinity(boxes_a, boxes_b, metric: str, candidates: np.ndarray, backen
     if m == 0 or n == 0 or not candidates.any():
         return np.full((m, n), bad)
     la, lb = component_labels(candidates)
-    out = affinity(boxes_a, boxes_b, metric, la, lb, backend=backend).astype(np.float64)
+    out = affinity(boxes_a, boxes_b, metric, la, lb, backend=backend, frames=frames).astype(np.float64)
     out[~candidates] = bad
     return out
 
