@@ -71,3 +71,19 @@ def pytest_terminal_summary(terminalreporter, config):
         for impl, median in sorted(rows, key=lambda r: r[1]):
             ratio = f"{numba / median:8.2f}x numba" if numba else ""
             write(f"    {impl:<14}{_format_time(median)}  {ratio}")
+        _write_load_ratios(write, dict(rows))
+
+
+def _write_load_ratios(write, medians) -> None:
+    """For the load benchmark (test_bench_load.py): each implementation's loaded / idle median,
+    and, where the group has a ``memory floor``, each idle median as a multiple of it."""
+    floor = medians.get("memory floor idle")
+    for impl, idle in sorted(medians.items()):
+        if not impl.endswith(" idle"):
+            continue
+        name = impl[: -len(" idle")]
+        loaded = medians.get(name + " loaded")
+        parts = [f"loaded/idle {loaded / idle:5.2f}" if loaded else ""]
+        if floor and name != "memory floor":
+            parts.append(f"{idle / floor:6.1f}x the memory floor")
+        write(f"    {name:<14}" + "   ".join(p for p in parts if p))
