@@ -20,6 +20,7 @@ of the same scene (an instance never leaves its scene).
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -29,6 +30,7 @@ from typing import Dict, List, Optional
 import numpy as np
 
 from nutrack._io import atomic_write_with
+from nutrack.data.synth.fingerprint import source_fingerprint
 from nutrack.model.features import ObjectInputs
 from nutrack.model.training_data import FrameRecord
 
@@ -37,9 +39,6 @@ __all__ = ["FrameCache", "cache_key", "FORMAT"]
 #: bump when the file layout changes
 FORMAT = "nutrack-frames/1"
 
-#: the modules whose code decides the arrays of a prepared frame
-_CODE = ("model/features.py", "model/training_data.py", "model/frame_cache.py", "data/assign.py",
-         "data/nuscenes_io.py", "data/detections.py", "data/boxes.py", "data/classes.py")
 #: the tables a frame's labels, poses and lidar paths come from
 _TABLES = ("scene", "sample", "sample_data", "sample_annotation", "instance", "category", "ego_pose",
            "calibrated_sensor")
@@ -51,13 +50,12 @@ def _identity(path: str) -> list:
     return [os.path.realpath(path), st.st_size, st.st_mtime_ns]
 
 
+@functools.lru_cache(maxsize=None)
 def _code_digest() -> str:
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    h = hashlib.sha256()
-    for rel in _CODE:
-        with open(os.path.join(root, rel), "rb") as f:
-            h.update(rel.encode() + b"\0" + f.read())
-    return h.hexdigest()
+    """The source of the code that decides a prepared frame's arrays: nutrack/data (labels,
+    poses, lidar, detection reading) and nutrack/model (features, this layout)."""
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    return "".join(source_fingerprint(os.path.join(package, d)) for d in ("data", "model"))
 
 
 def cache_key(dataroot: str, version: str, detections: str, nsweeps: int, max_points: int) -> str:
