@@ -85,6 +85,41 @@ def greedy_assignment(cost: np.ndarray, valid: np.ndarray) -> np.ndarray:
     return _greedy_pairs(np.ascontiguousarray(cost), np.ascontiguousarray(valid))
 
 
+@njit(cache=True, nogil=True)
+def _hungarian_problem(cost, valid):
+    """The solver's problem of :func:`hungarian_assignment`, in one pass instead of a dozen
+    numpy calls on a small matrix: the rows and columns with a valid pair, whether no row or
+    column has two (then every valid pair is matched: ``conflict`` False), and the cost
+    sub-matrix of those rows and columns with every invalid pair set to ``big`` (more than any
+    set of valid pairs costs, so the solver first maximises the number of valid matches, then
+    minimises their cost), and its valid mask."""
+    m, n = cost.shape
+    per_row = np.zeros(m, np.int64)
+    per_col = np.zeros(n, np.int64)
+    lo = np.inf
+    hi = -np.inf
+    for i in range(m):
+        for j in range(n):
+            if valid[i, j]:
+                per_row[i] += 1
+                per_col[j] += 1
+                lo = min(lo, cost[i, j])
+                hi = max(hi, cost[i, j])
+    rows = np.flatnonzero(per_row)
+    cols = np.flatnonzero(per_col)
+    conflict = len(rows) > 0 and (per_row.max() > 1 or per_col.max() > 1)
+    sub = np.empty((len(rows), len(cols)), np.float64)
+    sub_valid = np.empty((len(rows), len(cols)), np.bool_)
+    if conflict:
+        big = (hi - lo + 1.0) * (min(len(rows), len(cols)) + 1) + abs(hi)
+        for a in range(len(rows)):
+            for b in range(len(cols)):
+                ok = valid[rows[a], cols[b]]
+                sub_valid[a, b] = ok
+                sub[a, b] = cost[rows[a], cols[b]] if ok else big
+    return rows, cols, conflict, sub, sub_valid
+
+
 def hungarian_assignment(cost: np.ndarray, valid: np.ndarray) -> np.ndarray:
     """Most matches, then least total cost, among valid pairs (scipy's solver)."""
     cost = np.asarray(cost, dtype=np.float64)
@@ -92,23 +127,12 @@ def hungarian_assignment(cost: np.ndarray, valid: np.ndarray) -> np.ndarray:
     _check(cost, valid)
     if cost.size == 0:
         return _EMPTY.copy()
-    per_row = valid.sum(axis=1)
-    rows = np.flatnonzero(per_row)
+    rows, cols, conflict, sub, sub_valid = _hungarian_problem(np.ascontiguousarray(cost), np.ascontiguousarray(valid))
     if len(rows) == 0:
         return _EMPTY.copy()
-    per_col = valid.sum(axis=0)
-    if per_row.max() == 1 and per_col.max() == 1:  # no conflicts: every valid pair is matched
+    if not conflict:  # every valid pair is matched
         r, c = np.nonzero(valid)
         return np.stack([r, c], axis=1).astype(np.int64)
-    cols = np.flatnonzero(per_col)
-    sub_valid = valid[np.ix_(rows, cols)]
-    sub = cost[np.ix_(rows, cols)]
-    # Every invalid pair costs more than any set of valid ones, so the solver first
-    # maximises the number of valid matches, then minimises their cost.
-    finite = sub[sub_valid]
-    span = float(finite.max() - finite.min()) if finite.size else 0.0
-    big = (span + 1.0) * (min(sub.shape) + 1) + abs(float(finite.max()))
-    sub = np.where(sub_valid, sub, big)
     r, c = linear_sum_assignment(sub)
     keep = sub_valid[r, c]
     return np.stack([rows[r[keep]], cols[c[keep]]], axis=1).astype(np.int64)

@@ -42,6 +42,7 @@ import numpy as np
 
 from nutrack.data.detections import Detections, Tracks
 from nutrack.ops._boxes import box_frames, validate_boxes
+from nutrack.tracking import _filter_kernels as kernels
 from nutrack.tracking import motion
 from nutrack.tracking.association import assign, nms
 from nutrack.tracking.base import Tracker, as_detections, tracking_classes_only
@@ -157,8 +158,8 @@ class FilterTracker(Tracker):
     def step(self, detections, timestamp: float, context: Optional[FrameContext] = None) -> Tracks:
         """One frame: the stages of the module docstring, in order."""
         det, dt, context = self._start_frame(detections, timestamp, context)
-        sel = self._select(det)
         boxes, vel = self._predict(dt)
+        sel = self._select(det, boxes)
         cand = self._gate(boxes, det, sel)
         match = _Matches(len(self.tracks), len(sel.idx))
         shared = self._associate_first(boxes, vel, det, sel, cand, match, context)
@@ -184,11 +185,15 @@ class FilterTracker(Tracker):
             context = FrameContext(timestamp=timestamp, time_lag=dt, index=self._frame)
         return det, dt, context
 
-    def _select(self, det: Detections) -> "_Selection":
+    def _select(self, det: Detections, track_boxes: np.ndarray) -> "_Selection":
         """Stage "detections": score filter and same-class NMS; the survivors split into high
-        and low."""
+        and low. Also frames the predicted ``track_boxes`` (with the detections, in one call)
+        when the gate will need them, i.e. when some detection passes the score filter."""
         idx = np.flatnonzero(det.scores >= self._lo[det.classes])
-        frames = self._box_frames(det.boxes, "detections boxes") if len(idx) else None
+        frames = None
+        self._track_frames = None
+        if len(idx):
+            frames, self._track_frames = self._frames_of(det.boxes, track_boxes)
         if self._nms_on and len(idx) > 1:
             b = det.boxes[idx]
             c = det.classes[idx]
@@ -200,12 +205,20 @@ class FilterTracker(Tracker):
         score = det.scores[idx].astype(np.float64)
         return _Selection(idx, cls, score, score >= self._hi[cls], _rows(frames, idx))
 
-    def _box_frames(self, boxes: np.ndarray, name: str) -> Optional[np.ndarray]:
-        """The boxes' validated host frames, computed once a frame and reused by every affinity
-        call of the frame (``frames_affinity``); None on the cuda backend (the op frames them)."""
+    def _frames_of(self, det_boxes: np.ndarray, track_boxes: np.ndarray):
+        """``(detection frames, track frames)``: the boxes' validated host frames, computed once
+        a frame, both sets in one ``box_frames`` call, and reused by every affinity call of the
+        frame (``frames_affinity``); the track frames are None without tracks. Both None on the
+        cuda backend (the op frames the boxes itself)."""
         if self.backend == "cuda":
-            return None
-        return box_frames(validate_boxes(boxes, name))
+            return None, None
+        m = len(det_boxes)
+        boxes = np.concatenate([det_boxes, track_boxes]) if len(track_boxes) else det_boxes
+        if not kernels.boxes_valid(boxes):  # validate_boxes raises, naming the boxes at fault
+            validate_boxes(det_boxes, "detections boxes")
+            validate_boxes(track_boxes, "predicted track boxes")
+        frames = box_frames(boxes)
+        return frames[:m], (frames[m:] if len(track_boxes) else None)
 
     def _predict(self, dt: float):
         """Stage "predict": every track to this frame; returns its boxes and velocities."""
@@ -221,11 +234,10 @@ class FilterTracker(Tracker):
         predicted centre within the class's ``gate_distance`` (one kernel call). Both
         association stages match candidates only."""
         t = self.tracks
-        self._track_frames = None
         if len(t) and len(sel.idx):
-            self._track_frames = self._box_frames(boxes, "predicted track boxes")
-            dist = affinity(boxes, det.boxes[sel.idx], "center_distance", t.cls, sel.cls, backend=self.backend,
-                            frames=self._frame_pair(None, sel.frames))
+            if self._track_frames is not None and sel.frames is not None:
+                return kernels.gate_candidates(self._track_frames, t.cls, sel.frames, sel.cls, self._gate_distance)
+            dist = affinity(boxes, det.boxes[sel.idx], "center_distance", t.cls, sel.cls, backend=self.backend)
             return dist <= self._gate_distance[t.cls][:, None]
         return np.zeros((len(t), len(sel.idx)), np.bool_)
 
@@ -244,16 +256,18 @@ class FilterTracker(Tracker):
         hi = sel.high_idx
         if not (len(hi) and cand.any()):
             return None
-        cand1 = cand[:, hi]
+        tracks = np.arange(len(self.tracks))
         shared = None
         if self._share_affinity:
             shared = gated_affinity(boxes, det.boxes[sel.idx], self.params.metric, cand, backend=self.backend,
                                     frames=self._frame_pair(None, sel.frames))
-            aff = shared[:, hi]
+            pairs = _assign_passing(shared, cand, tracks, hi, self._thr1[self.tracks.cls], self._stage1_distance,
+                                    self.params.assignment)
         else:
+            cand1 = cand[:, hi]
             aff = self._plugin_affinity(boxes, vel, det, sel.idx[hi], cand1, context)
-        pairs = _assign_passing(aff, cand1, self._thr1[self.tracks.cls], self._stage1_distance,
-                                self.params.assignment)
+            pairs = _assign_passing(aff, cand1, tracks, np.arange(len(hi)), self._thr1[self.tracks.cls],
+                                    self._stage1_distance, self.params.assignment)
         match.add(pairs[:, 0], hi[pairs[:, 1]])
         return shared
 
@@ -276,16 +290,19 @@ class FilterTracker(Tracker):
         left_d = np.flatnonzero(~match.det_used)
         if not (len(left_t) and len(left_d)):
             return
-        cand2 = cand[left_t][:, left_d]
-        if not cand2.any():
-            return
         p = self.params
+        thr = self._thr2[self.tracks.cls[left_t]]
         if shared is not None and p.metric2 == p.metric:
-            aff = shared[left_t][:, left_d]
+            # the stage-1 matrix holds these pairs; the kernel reads its rows and columns
+            pairs = _assign_passing(shared, cand, left_t, left_d, thr, self._stage2_distance, "greedy")
         else:
+            cand2 = cand[left_t][:, left_d]
+            if not cand2.any():
+                return
             aff = gated_affinity(boxes[left_t], det.boxes[sel.idx[left_d]], p.metric2, cand2, backend=self.backend,
                                  frames=self._frame_pair(left_t, _rows(sel.frames, left_d)))
-        pairs = _assign_passing(aff, cand2, self._thr2[self.tracks.cls[left_t]], self._stage2_distance, "greedy")
+            pairs = _assign_passing(aff, cand2, np.arange(len(left_t)), np.arange(len(left_d)), thr,
+                                    self._stage2_distance, "greedy")
         match.add(left_t[pairs[:, 0]], left_d[pairs[:, 1]])
 
     def _update(self, det: Detections, sel: "_Selection", match: "_Matches") -> None:
@@ -424,17 +441,14 @@ class _Matches:
         self.det_used[detections] = True
 
 
-def _assign_passing(aff: np.ndarray, candidates: np.ndarray, threshold: np.ndarray, is_distance: bool,
-                    method: str) -> np.ndarray:
-    """``(track, detection)`` pairs assigned (``method``) among the candidate pairs whose affinity
-    passes the track's ``threshold``: below it for a distance, above it for a similarity.
-    NaN (a scorer's ruled-out pair) never passes."""
-    gate = threshold[:, None]
-    with np.errstate(invalid="ignore"):
-        if is_distance:
-            valid = candidates & (aff < gate)
-            cost = aff
-        else:
-            valid = candidates & (aff > gate)
-            cost = -aff
-    return assign(np.where(valid, cost, 0.0), valid, method)
+def _assign_passing(aff: np.ndarray, candidates: np.ndarray, rows: np.ndarray, cols: np.ndarray,
+                    threshold: np.ndarray, is_distance: bool, method: str) -> np.ndarray:
+    """``(track, detection)`` pairs, indices into ``rows`` and ``cols``, assigned (``method``)
+    among the candidate pairs of ``aff[rows][:, cols]`` whose affinity passes the row's
+    ``threshold``: below it for a distance, above it for a similarity. NaN (a scorer's
+    ruled-out pair) never passes. One kernel builds the assignment's matrices
+    (``passing_pairs``), without copying the sub-matrices out first."""
+    cost, valid = kernels.passing_pairs(np.asarray(aff, np.float64), np.asarray(candidates, np.bool_),
+                                        np.asarray(rows, np.int64), np.asarray(cols, np.int64),
+                                        np.asarray(threshold, np.float64), bool(is_distance))
+    return assign(cost, valid, method)
