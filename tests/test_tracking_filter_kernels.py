@@ -11,6 +11,7 @@ from scipy.optimize import linear_sum_assignment
 from nutrack.ops import pairwise_affinity
 from nutrack.ops._boxes import box_frames, validate_boxes
 from nutrack.tracking import _filter_kernels as kernels
+from nutrack.tracking import motion
 from nutrack.tracking.association import hungarian_assignment
 from nutrack.tracking.filter import FilterTracker
 
@@ -64,6 +65,66 @@ def _hungarian_twin(cost, valid):
     r, c = linear_sum_assignment(sub)
     keep = sub_valid[r, c]
     return np.stack([rows[r[keep]], cols[c[keep]]], axis=1).astype(np.int64)
+
+
+def _measurements_twin(boxes, velocities, rows):
+    return motion.measurements(boxes[rows], velocities[rows])
+
+
+def _smooth_matched_twin(matched, det_rows, boxes, scores, z, size, score, hits, tsu, confirmed, cls, min_hits,
+                         a, score_smoothing):
+    z[matched] = (1.0 - a) * z[matched] + a * boxes[det_rows, 2]
+    size[matched] = (1.0 - a) * size[matched] + a * boxes[det_rows, 3:6]
+    s_det = scores[det_rows].astype(np.float64)
+    if score_smoothing > 0.0:
+        s_det = (1.0 - score_smoothing) * s_det + score_smoothing * score[matched]
+    score[matched] = s_det
+    hits[matched] += 1
+    tsu[matched] = 0
+    confirmed[matched] |= hits[matched] >= min_hits[cls[matched]]
+
+
+def _life_cycle_rows_twin(confirmed, tsu, cls, max_age, tentative_max_age, track_det, det_used, high, sel_idx,
+                          sel_score, sel_cls, birth_score):
+    alive = np.flatnonzero(np.where(confirmed, tsu <= max_age[cls], tsu <= tentative_max_age))
+    born = np.flatnonzero(~det_used & high)
+    born = sel_idx[born[sel_score[born] >= birth_score[sel_cls[born]]]]
+    tm = track_det[alive]
+    det_of_alive = np.full(len(tm), -1, np.int64)
+    det_of_alive[tm >= 0] = sel_idx[tm[tm >= 0]]
+    return alive, born, np.concatenate([det_of_alive, born])
+
+
+def _keep_rows_twin(keep, *columns):
+    for col in columns:
+        col[:len(keep)] = col[keep]
+
+
+def _fill_new_tracks_twin(start, first_id, det_rows, boxes, scores, classes, min_hits, first_frames_of,
+                          ids, cls, yaw, z, size, score, hits, age, tsu, confirmed):
+    k = len(det_rows)
+    new = slice(start, start + k)
+    c = classes[det_rows]
+    ids[new] = first_id + np.arange(k, dtype=np.int64)
+    cls[new] = c
+    yaw[new] = boxes[det_rows, 6].astype(np.float64)
+    z[new] = boxes[det_rows, 2].astype(np.float64)
+    size[new] = boxes[det_rows, 3:6].astype(np.float64)
+    score[new] = scores[det_rows].astype(np.float64)
+    hits[new], age[new], tsu[new] = 1, 0, 0
+    confirmed[new] = (min_hits[c] <= 1) | first_frames_of[c]
+
+
+def _output_rows_twin(tsu, confirmed, cls, max_coast, show_tentative):
+    updated = tsu == 0
+    coasting = confirmed & (tsu > 0) & (tsu <= max_coast[cls])
+    return np.flatnonzero((updated | coasting) if show_tentative else ((updated & confirmed) | coasting))
+
+
+TWINS = {"boxes_valid": _boxes_valid_twin, "passing_pairs": _passing_pairs_twin,
+         "measurements_of": _measurements_twin, "smooth_matched": _smooth_matched_twin,
+         "life_cycle_rows": _life_cycle_rows_twin, "keep_rows": _keep_rows_twin,
+         "fill_new_tracks": _fill_new_tracks_twin, "output_rows": _output_rows_twin}
 
 
 # -- each kernel against its twin --------------------------------------------------------------
@@ -121,8 +182,87 @@ def test_hungarian_assignment_matches_numpy_form():
         np.testing.assert_array_equal(hungarian_assignment(cost, valid), _hungarian_twin(cost, valid))
 
 
+def _track_columns(rng, m):
+    """Random track-table columns (ids, cls, x, P, yaw, z, size, score, hits, age, tsu, confirmed)."""
+    return [np.arange(m, dtype=np.int64) + 7, rng.integers(0, 7, m), rng.normal(0, 5, (m, 6)),
+            rng.normal(0, 1, (m, 6, 6)), rng.uniform(-3, 3, m), rng.uniform(0, 2, m), rng.uniform(0.5, 5, (m, 3)),
+            rng.random(m), rng.integers(1, 5, m), rng.integers(0, 9, m), rng.integers(0, 8, m), rng.random(m) < 0.5]
+
+
+def _same(got, want):
+    for g, w in zip(got, want):
+        g, w = np.asarray(g), np.asarray(w)
+        assert g.dtype == w.dtype and g.shape == w.shape and g.tobytes() == w.tobytes()
+
+
+def test_measurements_of_matches_numpy():
+    rng = np.random.default_rng(1)
+    boxes, vel = _boxes(rng, 20), rng.normal(0, 3, (20, 2)).astype(np.float32)
+    rows = np.array([3, 0, 19, 3])
+    _same([kernels.measurements_of(boxes, vel, rows)], [_measurements_twin(boxes, vel, rows)])
+
+
+@pytest.mark.parametrize("score_smoothing", [0.0, 0.3])
+def test_smooth_matched_matches_numpy(score_smoothing):
+    rng = np.random.default_rng(2)
+    boxes, scores = _boxes(rng, 30), rng.random(30).astype(np.float32)
+    cols = _track_columns(rng, 25)
+    matched, det_rows = np.array([0, 4, 5, 11, 24]), np.array([29, 3, 0, 7, 8])
+    min_hits = np.array([1, 2, 3, 4, 5, 2, 3])
+    for a in (0.3, 1.0, 0.1234567):
+        got = [c.copy() for c in cols]
+        want = [c.copy() for c in cols]
+        kernels.smooth_matched(matched, det_rows, boxes, scores, *got[5:9], got[10], got[11], got[1], min_hits,
+                               a, score_smoothing)
+        _smooth_matched_twin(matched, det_rows, boxes, scores, *want[5:9], want[10], want[11], want[1], min_hits,
+                             a, score_smoothing)
+        _same(got, want)
+
+
+def test_life_cycle_rows_matches_numpy():
+    rng = np.random.default_rng(4)
+    for _ in range(50):
+        m, n = rng.integers(0, 20, 2)
+        confirmed, tsu, cls = rng.random(m) < 0.6, rng.integers(0, 8, m), rng.integers(0, 7, m)
+        track_det = np.where(rng.random(m) < 0.5, rng.integers(0, max(n, 1), m), -1) if n else np.full(m, -1)
+        sel_idx = np.sort(rng.choice(3 * n + 1, n, replace=False))
+        args = (confirmed, tsu, cls, rng.integers(0, 7, 7), int(rng.integers(0, 3)), track_det,
+                rng.random(n) < 0.5, rng.random(n) < 0.7, sel_idx, rng.random(n), rng.integers(0, 7, n),
+                rng.uniform(0, 1, 7))
+        _same(kernels.life_cycle_rows(*args), _life_cycle_rows_twin(*args))
+
+
+def test_keep_rows_and_fill_new_tracks_match_numpy():
+    rng = np.random.default_rng(6)
+    boxes, scores, classes = _boxes(rng, 30), rng.random(30).astype(np.float32), rng.integers(0, 7, 30)
+    min_hits, first = np.array([1, 2, 3, 1, 2, 3, 1]), rng.random(7) < 0.5
+    for keep in (np.array([0, 2, 3, 9, 10, 18]), np.arange(19), np.zeros(0, np.int64), np.array([18])):
+        got = _track_columns(rng, 22)  # room for the 3 born after any 19 kept
+        want = [c.copy() for c in got]
+        kernels.keep_rows(keep, *got)
+        _keep_rows_twin(keep, *want)
+        _same(got, want)
+        born = np.array([4, 29, 0])
+        start = len(keep)
+        columns = lambda c: (c[0], c[1], c[4], c[5], c[6], c[7], c[8], c[9], c[10], c[11])
+        kernels.fill_new_tracks(start, 40, born, boxes, scores, classes, min_hits, first, *columns(got))
+        _fill_new_tracks_twin(start, 40, born, boxes, scores, classes, min_hits, first, *columns(want))
+        _same(got, want)
+
+
+@pytest.mark.parametrize("show_tentative", [False, True])
+def test_output_rows_matches_numpy(show_tentative):
+    rng = np.random.default_rng(8)
+    tsu, confirmed, cls = rng.integers(0, 6, 40), rng.random(40) < 0.5, rng.integers(0, 7, 40)
+    max_coast = np.array([0, 1, 2, 3, 4, 3, 3])
+    _same([kernels.output_rows(tsu, confirmed, cls, max_coast, show_tentative)],
+          [_output_rows_twin(tsu, confirmed, cls, max_coast, show_tentative)])
+
+
 # -- the tracker with every kernel swapped for its twin ------------------------------------------
-@pytest.mark.parametrize("overrides", [{}, {"assignment": "greedy"}, {"metric2": "bev_iou"}])
+@pytest.mark.parametrize("overrides", [{}, {"assignment": "greedy"}, {"metric2": "bev_iou"},
+                                       {"min_hits": (2,) * 7, "tentative_max_age": 1, "tentative_score_factor": 0.0,
+                                        "score_smoothing": 0.4, "output_filtered": False}])
 def test_tracker_output_same_with_numpy_twins(monkeypatch, overrides):
     frames = _scene(np.random.default_rng(21), n_frames=20)
 
@@ -131,8 +271,8 @@ def test_tracker_output_same_with_numpy_twins(monkeypatch, overrides):
         return [tracker.step(d, 0.5 * i) for i, d in enumerate(frames)]
 
     fast = run()
-    monkeypatch.setattr(kernels, "boxes_valid", _boxes_valid_twin)
-    monkeypatch.setattr(kernels, "passing_pairs", _passing_pairs_twin)
+    for name, twin in TWINS.items():
+        monkeypatch.setattr(kernels, name, twin)
     real_gate = kernels.gate_candidates
     monkeypatch.setattr(FilterTracker, "_frames_of", lambda self, d, t: (None, None))  # gate through the op
     monkeypatch.setattr(kernels, "gate_candidates", None)

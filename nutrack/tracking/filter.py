@@ -53,33 +53,47 @@ __all__ = ["FilterTracker", "TrackTable"]
 
 
 class TrackTable:
-    """The live tracks as parallel arrays (no per-track objects)."""
+    """The live tracks as parallel arrays (no per-track objects).
 
-    __slots__ = ("ids", "cls", "x", "P", "yaw", "z", "size", "score", "hits", "age", "tsu", "confirmed")
+    The columns live in preallocated buffers that double when full, and each attribute is a
+    view of its buffer's first ``len(self)`` rows, so that a frame's deaths and births move
+    rows within the buffers (one kernel) instead of building every column anew."""
 
-    def __init__(self):
-        self.ids = np.zeros(0, np.int64)
-        self.cls = np.zeros(0, np.int64)
-        self.x = np.zeros((0, motion.STATE_DIM), np.float64)
-        self.P = np.zeros((0, motion.STATE_DIM, motion.STATE_DIM), np.float64)
-        self.yaw = np.zeros(0, np.float64)
-        self.z = np.zeros(0, np.float64)
-        self.size = np.zeros((0, 3), np.float64)
-        self.score = np.zeros(0, np.float64)
-        self.hits = np.zeros(0, np.int64)
-        self.age = np.zeros(0, np.int64)
-        self.tsu = np.zeros(0, np.int64)  # frames since the last match
-        self.confirmed = np.zeros(0, np.bool_)
+    COLUMNS = ("ids", "cls", "x", "P", "yaw", "z", "size", "score", "hits", "age", "tsu", "confirmed")
+    _LAYOUT = {"ids": ((), np.int64), "cls": ((), np.int64), "x": ((motion.STATE_DIM,), np.float64),
+               "P": ((motion.STATE_DIM, motion.STATE_DIM), np.float64), "yaw": ((), np.float64),
+               "z": ((), np.float64), "size": ((3,), np.float64), "score": ((), np.float64),
+               "hits": ((), np.int64), "age": ((), np.int64), "tsu": ((), np.int64),  # tsu: frames since the last match
+               "confirmed": ((), np.bool_)}
+    __slots__ = COLUMNS + ("_buffers", "_size")
+
+    def __init__(self, capacity: int = 64):
+        self._buffers = {name: np.zeros((capacity,) + shape, dtype) for name, (shape, dtype) in self._LAYOUT.items()}
+        self._set_size(0)
 
     def __len__(self) -> int:
-        return len(self.ids)
+        return self._size
 
-    def keep_and_append(self, keep: np.ndarray, new: dict) -> None:
-        """Keep rows ``keep`` (int index) and append the rows of ``new`` (same keys)."""
-        for name in self.__slots__:
-            cur = getattr(self, name)[keep]
-            add = new[name]
-            setattr(self, name, np.concatenate([cur, add]) if len(add) else cur)
+    def _set_size(self, size: int) -> None:
+        self._size = size
+        for name, buf in self._buffers.items():
+            setattr(self, name, buf[:size])
+
+    def keep_and_grow(self, keep: np.ndarray, extra: int) -> int:
+        """Keep rows ``keep`` (ascending int index), in that order, then make room for ``extra``
+        new rows after them (their contents undefined until written). Returns the first new row."""
+        start = len(keep)
+        kernels.keep_rows(keep, *(getattr(self, name) for name in self.COLUMNS))
+        need = start + extra
+        capacity = len(self._buffers["ids"])
+        if need > capacity:
+            capacity = max(need, 2 * capacity)
+            for name, buf in self._buffers.items():
+                grown = np.zeros((capacity,) + buf.shape[1:], buf.dtype)
+                grown[:start] = buf[:start]
+                self._buffers[name] = grown
+        self._set_size(need)
+        return start
 
 
 class FilterTracker(Tracker):
@@ -150,9 +164,10 @@ class FilterTracker(Tracker):
         t = self.tracks
         if boxes is None:
             boxes, velocities = motion.state_boxes(t.x, t.yaw, t.z, t.size, t.cls, self.motion_table)
-        return TrackView(ids=t.ids, classes=t.cls, boxes=boxes, velocities=velocities,
-                         scores=t.score.astype(np.float32), hits=t.hits, age=t.age, time_since_update=t.tsu,
-                         confirmed=t.confirmed)
+        # copies: the table's columns are views of buffers that later frames overwrite
+        return TrackView(ids=t.ids.copy(), classes=t.cls.copy(), boxes=boxes, velocities=velocities,
+                         scores=t.score.astype(np.float32), hits=t.hits.copy(), age=t.age.copy(),
+                         time_since_update=t.tsu.copy(), confirmed=t.confirmed.copy())
 
     # -- one frame: the stages, in order ----------------------------------------------------
     def step(self, detections, timestamp: float, context: Optional[FrameContext] = None) -> Tracks:
@@ -167,7 +182,7 @@ class FilterTracker(Tracker):
         self._update(det, sel, match)
         det_of_track = self._life_cycle(det, sel, match)
         out = self._output(det, det_of_track)
-        self.scorer.observe(self.tracks.ids, det_of_track, det, context)
+        self.scorer.observe(self.tracks.ids.copy(), det_of_track, det, context)  # a copy: see view()
         return out
 
     def _start_frame(self, detections, timestamp: float, context: Optional[FrameContext]):
@@ -313,37 +328,22 @@ class FilterTracker(Tracker):
         if len(matched) == 0:
             return
         di = sel.idx[match.track_det[matched]]
-        meas = motion.measurements(det.boxes[di], det.velocities[di])
-        motion.update(t.x, t.P, t.yaw, t.cls, self.motion_table, matched, meas)
-        a = p.size_smoothing
-        t.z[matched] = (1.0 - a) * t.z[matched] + a * det.boxes[di, 2]
-        t.size[matched] = (1.0 - a) * t.size[matched] + a * det.boxes[di, 3:6]
-        s_det = det.scores[di].astype(np.float64)
-        if p.score_smoothing > 0.0:
-            s_det = (1.0 - p.score_smoothing) * s_det + p.score_smoothing * t.score[matched]
-        t.score[matched] = s_det
-        t.hits[matched] += 1
-        t.tsu[matched] = 0
-        t.confirmed[matched] |= t.hits[matched] >= self._min_hits[t.cls[matched]]
+        motion.update(t.x, t.P, t.yaw, t.cls, self.motion_table, matched,
+                      kernels.measurements_of(det.boxes, det.velocities, di))
+        kernels.smooth_matched(matched, di, det.boxes, det.scores, t.z, t.size, t.score, t.hits, t.tsu, t.confirmed,
+                               t.cls, self._min_hits, float(p.size_smoothing), float(p.score_smoothing))
 
     def _life_cycle(self, det: Detections, sel: "_Selection", match: "_Matches") -> np.ndarray:
         """Stage "life cycle": deaths, then births from high detections left over scoring at least
         ``birth_score``. Returns, for each track kept (new ones last), the index into ``det`` of
         the detection it was updated with or born from (-1: none)."""
         t = self.tracks
-        alive = np.flatnonzero(np.where(t.confirmed, t.tsu <= self._max_age[t.cls],
-                                        t.tsu <= self.params.tentative_max_age))
-        born = np.flatnonzero(~match.det_used & sel.high)
-        if len(born):
-            born = born[sel.score[born] >= self._birth[sel.cls[born]]]
-        bi = sel.idx[born]
-        new = self._new_tracks(det, bi)
-        tm = match.track_det[alive]
-        det_of_alive = np.full(len(tm), -1, np.int64)
-        hit = tm >= 0
-        det_of_alive[hit] = sel.idx[tm[hit]]
-        t.keep_and_append(alive, new)
-        return np.concatenate([det_of_alive, bi])
+        alive, born, det_of_track = kernels.life_cycle_rows(
+            t.confirmed, t.tsu, t.cls, self._max_age, int(self.params.tentative_max_age), match.track_det,
+            match.det_used, sel.high, sel.idx, sel.score, sel.cls, self._birth)
+        start = t.keep_and_grow(alive, len(born))
+        self._new_tracks(det, born, start)
+        return det_of_track
 
     def _output(self, det: Detections, det_of_track: np.ndarray) -> Tracks:
         """Stage "output": tracks matched this frame and confirmed ones coasting at most
@@ -352,18 +352,12 @@ class FilterTracker(Tracker):
         t = self.tracks
         if len(t) == 0:
             return Tracks.empty()
-        updated = t.tsu == 0
-        coasting = t.confirmed & (t.tsu > 0) & (t.tsu <= self._max_coast[t.cls])
-        if p.tentative_score_factor > 0.0:
-            show = updated | coasting
-        else:
-            show = (updated & t.confirmed) | coasting
-        sel = np.flatnonzero(show)
+        sel = kernels.output_rows(t.tsu, t.confirmed, t.cls, self._max_coast, p.tentative_score_factor > 0.0)
         if len(sel) == 0:
             return Tracks.empty()
         boxes, vel = motion.state_boxes(t.x[sel], t.yaw[sel], t.z[sel], t.size[sel], t.cls[sel], self.motion_table)
         if not p.output_filtered:
-            from_det = updated[sel]
+            from_det = t.tsu[sel] == 0  # updated this frame
             if from_det.any():
                 di = det_of_track[sel[from_det]]
                 boxes[from_det] = det.boxes[di]
@@ -375,27 +369,18 @@ class FilterTracker(Tracker):
         return Tracks(boxes, vel, scores.astype(np.float32), t.cls[sel], t.ids[sel])
 
     # -- helpers ---------------------------------------------------------------------------
-    def _new_tracks(self, det: Detections, bi: np.ndarray) -> dict:
-        k = len(bi)
-        cls = det.classes[bi]
-        x, P = motion.init_states(motion.measurements(det.boxes[bi], det.velocities[bi]), cls, self.motion_table)
-        ids = self._next_id + np.arange(k, dtype=np.int64)
+    def _new_tracks(self, det: Detections, born: np.ndarray, start: int) -> None:
+        """Tracks born from detections ``born`` into rows ``start ...`` of the table."""
+        k = len(born)
+        if k == 0:
+            return
+        t = self.tracks
+        kernels.fill_new_tracks(start, self._next_id, born, det.boxes, det.scores, det.classes, self._min_hits,
+                                self._frame < self._min_hits, t.ids, t.cls, t.yaw, t.z, t.size, t.score, t.hits,
+                                t.age, t.tsu, t.confirmed)
         self._next_id += k
-        first_frames = self._frame < self._min_hits[cls]
-        return {
-            "ids": ids,
-            "cls": cls,
-            "x": x,
-            "P": P,
-            "yaw": det.boxes[bi, 6].astype(np.float64),
-            "z": det.boxes[bi, 2].astype(np.float64),
-            "size": det.boxes[bi, 3:6].astype(np.float64),
-            "score": det.scores[bi].astype(np.float64),
-            "hits": np.ones(k, np.int64),
-            "age": np.zeros(k, np.int64),
-            "tsu": np.zeros(k, np.int64),
-            "confirmed": (self._min_hits[cls] <= 1) | first_frames,
-        }
+        motion.init_states_into(kernels.measurements_of(det.boxes, det.velocities, born), t.cls[start:],
+                                self.motion_table, t.x[start:], t.P[start:])
 
 
 def _rows(frames: Optional[np.ndarray], rows: np.ndarray) -> Optional[np.ndarray]:

@@ -59,6 +59,7 @@ __all__ = [
     "MotionTable",
     "measurements",
     "init_states",
+    "init_states_into",
     "predict",
     "update",
     "state_boxes",
@@ -556,12 +557,18 @@ def init_states(meas: np.ndarray, cls: np.ndarray, table: MotionTable):
     k = len(meas)
     x = np.empty((k, STATE_DIM), np.float64)
     P = np.empty((k, STATE_DIM, STATE_DIM), np.float64)
-    if k:
+    init_states_into(meas, cls, table, x, P)
+    return x, P
+
+
+def init_states_into(meas: np.ndarray, cls: np.ndarray, table: MotionTable, x: np.ndarray, P: np.ndarray) -> None:
+    """:func:`init_states` into the first ``len(meas)`` rows of ``x`` and ``P`` (C-contiguous
+    float64, e.g. rows of a track table)."""
+    if len(meas):
         meas = np.ascontiguousarray(meas, dtype=np.float64)
         cls = np.ascontiguousarray(cls, dtype=np.int64)
         for model in table.models:
             model.init(meas, cls, table.table, x, P)
-    return x, P
 
 
 def predict(x: np.ndarray, P: np.ndarray, yaw: np.ndarray, cls: np.ndarray, table: MotionTable,
