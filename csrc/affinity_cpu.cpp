@@ -5,28 +5,30 @@
 
 #include "affinity.h"
 #include "nutrack/box_overlap.h"
+#include "threads.h"
 
 namespace nutrack {
 namespace {
 
-// Below this much work (in pairs) one thread is faster than waking the OpenMP team, and it
-// cannot stall behind a descheduled worker on a busy machine (measured: a 0.5 ms call took
-// 12 ms on a loaded 2-core box with spinning workers): the trackers call the op per frame and
-// per class on small matrices. On one core a GIoU pair costs ~35-40 ns (boxes apart) to
-// ~105 ns (overlapping), an IoU pair ~2-3 ns when apart (most pairs of a scene) to ~40 ns, a
-// centre distance ~1.5 ns; each threshold is ~0.15-1.5 ms of single-threaded work.
+// The pairs a thread takes at least (threads.h): below, one thread is faster than waking the
+// OpenMP team, and it cannot stall behind a descheduled worker on a busy machine (measured: a
+// 0.5 ms call took 12 ms on a loaded 2-core box with spinning workers): the trackers call the
+// op per frame and per class on small matrices. On one core a GIoU pair costs ~35-40 ns
+// (boxes apart) to ~105 ns (overlapping), an IoU pair ~2-3 ns when apart (most pairs of a
+// scene) to ~40 ns, a centre distance ~1.5 ns; each is ~0.07-0.7 ms of single-threaded work.
 template <int Metric>
-constexpr int64_t parallel_pairs() {
-  return Metric == metric::center_distance ? (int64_t{1} << 20)
-         : (Metric == metric::giou_bev || Metric == metric::giou_3d) ? (int64_t{1} << 12)
-                                                                      : (int64_t{1} << 16);
+constexpr int64_t min_pairs_per_thread() {
+  return Metric == metric::center_distance ? (int64_t{1} << 19)
+         : (Metric == metric::giou_bev || Metric == metric::giou_3d) ? (int64_t{1} << 11)
+                                                                      : (int64_t{1} << 15);
 }
 
 template <int Metric>
 void affinity_rows(const float* frames_a, int64_t m, const float* frames_b, int64_t n,
                    const int64_t* classes_a, const int64_t* classes_b, float fill, float* out) {
   // Dynamic chunks: rows with many overlapping boxes cost several times the others.
-#pragma omp parallel for schedule(dynamic, 4) if (m * n >= parallel_pairs<Metric>())
+  const int threads = host_threads(m * n, min_pairs_per_thread<Metric>());
+#pragma omp parallel for schedule(dynamic, 4) num_threads(threads) if (threads > 1)
   for (int64_t i = 0; i < m; ++i) {
     const float* fa = frames_a + i * kBoxFrameWidth;
     Footprint pa;

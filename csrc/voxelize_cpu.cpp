@@ -3,9 +3,10 @@
 // on disjoint data or walks points in input order.
 //
 // voxelize_assign
-//   1. keys      (parallel, one contiguous chunk of points per thread) each point's key: the
-//                linear index of its cell, or -1; and per thread, how many keys fall in each
-//                of B hash buckets (B ~ points / 1024, so a bucket's table fits in L2).
+//   1. keys      (parallel over contiguous chunks of points, a few per thread, taken
+//                dynamically) each point's key: the linear index of its cell, or -1; and per
+//                chunk, how many keys fall in each of B hash buckets (B ~ points / 1024, so a
+//                bucket's table fits in L2).
 //   2. scatter   (same chunks) a stable partition of the kept points by bucket: (key, point)
 //                pairs, bucket after bucket, each bucket in input order.
 //   3. local     (parallel over buckets) each bucket walks its points through its own small
@@ -25,10 +26,7 @@
 #include <cstring>
 #include <vector>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
+#include "threads.h"
 #include "voxelize.h"
 #include "workspace.h"
 
@@ -53,41 +51,24 @@ struct TableEntry {
   int32_t unused;
 };
 
-// Below this many points (or voxels; or floats written, for the fill) a loop runs on the
-// calling thread, where forking a team would cost more than it saves. (A one-sweep cloud,
-// 34k points, takes 0.6 ms on one core and 0.37 ms on two of an idle machine.)
-constexpr int64_t kMinParallel = 16384;
-constexpr int64_t kMinParallelFill = int64_t{1} << 18;
+// A thread takes at least this many points (or voxels; or floats written, for the fill):
+// below, the loop runs on the calling thread, where forking a team would cost more than it
+// saves (threads.h). (A one-sweep cloud, 34k points, takes 0.6 ms on one core and 0.37 ms on
+// two of an idle machine.)
+constexpr int64_t kMinPerThread = 8192;
+constexpr int64_t kMinFillPerThread = int64_t{1} << 17;
+// Passes 1 and 2 split the points into this many chunks per thread, taken dynamically: when
+// another process shares a core, the thread on the free core takes more chunks instead of
+// waiting for the slow one (issue 12, item 1). Chunks, not threads, own the bucket counts, so
+// the result does not depend on which thread ran which chunk.
+constexpr int64_t kChunksPerThread = 4;
+// Loops over points or voxels hand out this many iterations at a time.
+constexpr int64_t kDynamicChunk = 2048;
 constexpr int kMaxBucketBits = 12;
 constexpr int64_t kPointsPerBucket = 1024;
 constexpr int64_t kAlign = 64;
 // How far ahead point rows are prefetched in voxelize_fill; measured best.
 constexpr int64_t kPrefetchDistance = 64;
-
-int team_size(int64_t work) {
-#ifdef _OPENMP
-  return work < kMinParallel ? 1 : omp_get_max_threads();
-#else
-  (void)work;
-  return 1;
-#endif
-}
-
-int thread_id() {
-#ifdef _OPENMP
-  return omp_get_thread_num();
-#else
-  return 0;
-#endif
-}
-
-int team_now() {
-#ifdef _OPENMP
-  return omp_get_num_threads();
-#else
-  return 1;
-#endif
-}
 
 // log2 of the bucket count for n points: about kPointsPerBucket points per bucket.
 int bucket_bits_for(int64_t n) {
@@ -183,51 +164,55 @@ void voxelize_assign_cpu(const float* points, int64_t n, int64_t point_stride,
     offsets = one_cloud;
     num_clouds = 1;
   }
-  const int threads = team_size(n);
+  const int threads = host_threads(n, kMinPerThread);
+  const int64_t chunks = threads * kChunksPerThread;
   const int bucket_bits = bucket_bits_for(n);
   const int64_t buckets = int64_t{1} << bucket_bits;
 
-  // 1, 2. Keys, bucket counts per thread, then the stable scatter by bucket; one team, so the
-  // two passes see the same contiguous chunks (thread t: [n t / T, n (t + 1) / T)).
-  std::vector<int64_t> counts(static_cast<size_t>(threads) * buckets, 0);  // [thread][bucket]
+  // 1, 2. Keys and bucket counts per chunk, then the stable scatter by bucket, chunk by chunk.
+  std::vector<int64_t> counts(static_cast<size_t>(chunks) * buckets, 0);  // [chunk][bucket]
   std::vector<int64_t> bucket_start(buckets + 1, 0);
   int64_t dropped = 0;
 #pragma omp parallel num_threads(threads) if (threads > 1) reduction(+ : dropped)
   {
-    const int t = thread_id(), team = team_now();
-    const int64_t begin = n * t / team, end = n * (t + 1) / team;
-    int64_t* mine = counts.data() + t * buckets;
-    for (int64_t i = begin; i < end; ++i) {
-      const int64_t key =
-          point_voxel_key(points + i * point_stride, cloud_of(offsets, num_clouds, i), grid);
-      ws.keys[i] = key;
-      if (key < 0) {  // never placed
-        ws.placement[i] = Placement{-1, -1};
-        ++dropped;
-      } else {
-        ++mine[bucket_of(voxel_hash(key), bucket_bits)];
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t c = 0; c < chunks; ++c) {
+      int64_t* mine = counts.data() + c * buckets;
+      for (int64_t i = n * c / chunks, end = n * (c + 1) / chunks; i < end; ++i) {
+        const int64_t key =
+            point_voxel_key(points + i * point_stride, cloud_of(offsets, num_clouds, i), grid);
+        ws.keys[i] = key;
+        if (key < 0) {  // never placed
+          ws.placement[i] = Placement{-1, -1};
+          ++dropped;
+        } else {
+          ++mine[bucket_of(voxel_hash(key), bucket_bits)];
+        }
       }
     }
-#pragma omp barrier
 #pragma omp single
     {
-      int64_t running = 0;  // cursors: bucket by bucket, thread by thread within a bucket
+      int64_t running = 0;  // cursors: bucket by bucket, chunk by chunk within a bucket
       for (int64_t b = 0; b < buckets; ++b) {
         bucket_start[b] = running;
-        for (int u = 0; u < team; ++u) {
-          const int64_t c = counts[u * buckets + b];
-          counts[u * buckets + b] = running;
-          running += c;
+        for (int64_t c = 0; c < chunks; ++c) {
+          const int64_t count = counts[c * buckets + b];
+          counts[c * buckets + b] = running;
+          running += count;
         }
       }
       bucket_start[buckets] = running;
     }
-    for (int64_t i = begin; i < end; ++i) {
-      const int64_t key = ws.keys[i];
-      if (key < 0) continue;
-      const int64_t at = mine[bucket_of(voxel_hash(key), bucket_bits)]++;
-      ws.bucket_keys[at] = key;
-      ws.bucket_points[at] = static_cast<int32_t>(i);
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t c = 0; c < chunks; ++c) {
+      int64_t* mine = counts.data() + c * buckets;
+      for (int64_t i = n * c / chunks, end = n * (c + 1) / chunks; i < end; ++i) {
+        const int64_t key = ws.keys[i];
+        if (key < 0) continue;
+        const int64_t at = mine[bucket_of(voxel_hash(key), bucket_bits)]++;
+        ws.bucket_keys[at] = key;
+        ws.bucket_points[at] = static_cast<int32_t>(i);
+      }
     }
   }
 
@@ -242,7 +227,7 @@ void voxelize_assign_cpu(const float* points, int64_t n, int64_t point_stride,
       threads, std::vector<TableEntry>(size_t{1} << voxel_table_bits(largest)));
 #pragma omp parallel for schedule(dynamic, 4) num_threads(threads) if (threads > 1)
   for (int64_t b = 0; b < buckets; ++b) {
-    assign_bucket(ws, bucket_start[b], bucket_start[b + 1], tables[thread_id()].data(),
+    assign_bucket(ws, bucket_start[b], bucket_start[b + 1], tables[thread_index()].data(),
                   bucket_bits, max_points);
   }
 
@@ -270,7 +255,9 @@ void voxelize_assign_cpu(const float* points, int64_t n, int64_t point_stride,
     ws.starts[v] = running;
     running += num_points[v];
   }
-#pragma omp parallel for schedule(static) if (n >= kMinParallel)
+  const int group_threads = host_threads(n, kMinPerThread);
+#pragma omp parallel for schedule(dynamic, kDynamicChunk) num_threads(group_threads) \
+    if (group_threads > 1)
   for (int64_t i = 0; i < n; ++i) {
     const Placement place = ws.placement[i];
     if (place.local < 0) continue;
@@ -278,7 +265,9 @@ void voxelize_assign_cpu(const float* points, int64_t n, int64_t point_stride,
     if (voxel >= 0) ws.order[ws.starts[voxel] + place.slot] = static_cast<int32_t>(i);
   }
   const int64_t width = cloud_column ? 4 : 3;
-#pragma omp parallel for schedule(static) if (num_voxels >= kMinParallel)
+  const int coors_threads = host_threads(num_voxels, kMinPerThread);
+#pragma omp parallel for schedule(dynamic, kDynamicChunk) num_threads(coors_threads) \
+    if (coors_threads > 1)
   for (int64_t v = 0; v < num_voxels; ++v) {
     const int64_t first = ws.order[ws.starts[v]];
     int32_t x = 0, y = 0, z = 0;
@@ -300,8 +289,9 @@ void voxelize_fill_cpu(const float* points, int64_t n, int64_t point_stride, int
   // order[0, placed) lists the points voxel after voxel: prefetch the rows about to be read.
   const int64_t placed =
       num_voxels > 0 ? ws.starts[num_voxels - 1] + num_points[num_voxels - 1] : 0;
-#pragma omp parallel for schedule(static) \
-    if (num_voxels * max_points * point_stride >= kMinParallelFill)
+  const int threads = host_threads(num_voxels * max_points * point_stride, kMinFillPerThread);
+#pragma omp parallel for schedule(dynamic, kDynamicChunk / 8) num_threads(threads) \
+    if (threads > 1)
   for (int64_t v = 0; v < num_voxels; ++v) {
     float* out = voxels + v * max_points * point_stride;
     const int64_t start = ws.starts[v], count = num_points[v];
@@ -319,7 +309,8 @@ void voxelize_fill_cpu(const float* points, int64_t n, int64_t point_stride, int
 
 void point_voxel_coors_cpu(const float* points, int64_t n, int64_t point_stride,
                            const VoxelGrid& grid, int32_t* out) {
-#pragma omp parallel for schedule(static) if (n >= kMinParallel)
+  const int threads = host_threads(n, kMinPerThread);
+#pragma omp parallel for schedule(dynamic, kDynamicChunk) num_threads(threads) if (threads > 1)
   for (int64_t i = 0; i < n; ++i) {
     int32_t x = -1, y = -1, z = -1;
     if (!point_voxel_cell(points + i * point_stride, grid, &x, &y, &z)) x = y = z = -1;

