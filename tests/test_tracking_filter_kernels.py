@@ -43,7 +43,8 @@ def _passing_pairs_twin(aff, candidates, rows, cols, threshold, is_distance):
         else:
             valid = candidates & (aff > gate)
             cost = -aff
-    return np.where(valid, cost, 0.0), valid
+    r, c = np.flatnonzero(valid.any(axis=1)), np.flatnonzero(valid.any(axis=0))
+    return r, c, np.where(valid, cost, 0.0)[np.ix_(r, c)], valid[np.ix_(r, c)]
 
 
 def _hungarian_twin(cost, valid):
@@ -165,12 +166,14 @@ def test_passing_pairs_matches_numpy(is_distance):
     cand = rng.random(aff.shape) < 0.6
     thr = np.full(12, 0.25)
     thr[5:] = rng.uniform(-0.5, 0.5, 7)
+    aff[:, 13] = np.nan  # a column without a valid pair
     for rows, cols in [(np.arange(12), np.arange(15)), (np.array([0, 2, 3, 9]), np.array([1, 4, 14])),
                        (np.array([0, 1]), np.zeros(0, np.int64))]:
-        got = kernels.passing_pairs(aff, cand, rows, cols, thr[rows], is_distance)
-        want = _passing_pairs_twin(aff, cand, rows, cols, thr[rows], is_distance)
-        for g, w in zip(got, want):
-            assert g.dtype == w.dtype and g.tobytes() == w.tobytes()
+        for matrix in (aff, aff.astype(np.float32)):
+            got = kernels.passing_pairs(matrix, cand, rows, cols, thr[rows], is_distance)
+            want = _passing_pairs_twin(matrix.astype(np.float64), cand, rows, cols, thr[rows], is_distance)
+            for g, w in zip(got, want):
+                assert g.dtype == w.dtype and g.shape == w.shape and g.tobytes() == w.tobytes()
 
 
 def test_hungarian_assignment_matches_numpy_form():

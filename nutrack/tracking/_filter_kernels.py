@@ -63,30 +63,41 @@ def gate_candidates(track_frames, track_cls, det_frames, det_cls, gate_distance)
 
 @njit(cache=True, nogil=True)
 def passing_pairs(aff, candidates, rows, cols, threshold, is_distance):
-    """The cost and valid matrices ``(len(rows), len(cols))`` that ``_assign_passing`` hands
-    the assignment, over ``aff[rows][:, cols]`` (float64) and ``candidates[rows][:, cols]``:
-    a pair is valid when it is a candidate and passes its row's ``threshold[k]`` (below it for
-    a distance, above it for a similarity; NaN never passes); the cost is the affinity (a
-    distance) or its negation (a similarity) on valid pairs, 0 elsewhere."""
+    """The assignment problem of ``_assign_passing`` over ``aff[rows][:, cols]`` and
+    ``candidates[rows][:, cols]``: a pair is valid when it is a candidate and its affinity,
+    as float64, passes its row's ``threshold[k]`` (below it for a distance, above it for a
+    similarity; NaN never passes). Returns ``(r, c, cost, valid)``: the positions ``r`` in
+    ``rows`` and ``c`` in ``cols`` (ascending) that have a valid pair, and the cost (the
+    affinity of a distance, its negation for a similarity; 0 on invalid pairs) and valid
+    matrices of those rows and columns only. The assignments give the same pairs on them as on
+    the full matrices (rows and columns without a valid pair never match, and the order of the
+    others is kept), and at 500 boxes a frame most detections have none."""
     m, n = rows.shape[0], cols.shape[0]
-    cost = np.zeros((m, n), np.float64)
-    valid = np.zeros((m, n), np.bool_)
+    passes = np.zeros((m, n), np.bool_)
+    row_has = np.zeros(m, np.bool_)
+    col_has = np.zeros(n, np.bool_)
     for a in range(m):
         i = rows[a]
         thr = threshold[a]
         for b in range(n):
             j = cols[b]
-            if not candidates[i, j]:
-                continue
-            v = aff[i, j]
-            if is_distance:
-                if v < thr:
-                    valid[a, b] = True
-                    cost[a, b] = v
-            elif v > thr:
+            if candidates[i, j]:
+                v = np.float64(aff[i, j])
+                if (v < thr) if is_distance else (v > thr):
+                    passes[a, b] = True
+                    row_has[a] = True
+                    col_has[b] = True
+    r = np.flatnonzero(row_has)
+    c = np.flatnonzero(col_has)
+    cost = np.zeros((r.shape[0], c.shape[0]), np.float64)
+    valid = np.zeros((r.shape[0], c.shape[0]), np.bool_)
+    for a in range(r.shape[0]):
+        for b in range(c.shape[0]):
+            if passes[r[a], c[b]]:
+                v = np.float64(aff[rows[r[a]], cols[c[b]]])
                 valid[a, b] = True
-                cost[a, b] = -v
-    return cost, valid
+                cost[a, b] = v if is_distance else -v
+    return r, c, cost, valid
 
 
 @njit(cache=True, nogil=True)

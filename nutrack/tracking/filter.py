@@ -42,9 +42,10 @@ import numpy as np
 
 from nutrack.data.detections import Detections, Tracks
 from nutrack.ops._boxes import box_frames, validate_boxes
+from nutrack.ops.affinity import frames_affinity
 from nutrack.tracking import _filter_kernels as kernels
 from nutrack.tracking import motion
-from nutrack.tracking.association import assign, nms
+from nutrack.tracking.association import assign, component_labels, nms
 from nutrack.tracking.base import Tracker, as_detections, tracking_classes_only
 from nutrack.tracking.params import METRICS_DISTANCE, FilterParams
 from nutrack.tracking.scorer import AffinityScorer, FrameContext, Scorer, TrackView, affinity, gated_affinity
@@ -274,8 +275,7 @@ class FilterTracker(Tracker):
         tracks = np.arange(len(self.tracks))
         shared = None
         if self._share_affinity:
-            shared = gated_affinity(boxes, det.boxes[sel.idx], self.params.metric, cand, backend=self.backend,
-                                    frames=self._frame_pair(None, sel.frames))
+            shared = self._candidate_affinity(boxes, det, sel, cand)
             pairs = _assign_passing(shared, cand, tracks, hi, self._thr1[self.tracks.cls], self._stage1_distance,
                                     self.params.assignment)
         else:
@@ -285,6 +285,19 @@ class FilterTracker(Tracker):
                                     self._stage1_distance, self.params.assignment)
         match.add(pairs[:, 0], hi[pairs[:, 1]])
         return shared
+
+    def _candidate_affinity(self, boxes, det: Detections, sel: "_Selection", cand: np.ndarray) -> np.ndarray:
+        """The default scorer's ``(tracks, selected detections)`` matrix, exact on the candidate
+        pairs; every reader looks at candidates only, so the other entries are left as the
+        kernel gives them. On host frames that is the kernel's float32 matrix itself: the float64
+        copy and masking of ``gated_affinity`` cost more than the kernel at 500 boxes a frame."""
+        frames = self._frame_pair(None, sel.frames)
+        if frames is None:
+            return gated_affinity(boxes, det.boxes[sel.idx], self.params.metric, cand, backend=self.backend)
+        # the same call as gated_affinity's: classes = connected components of the candidates
+        labels_tracks, labels_dets = component_labels(cand)
+        return frames_affinity(frames[0], frames[1], self.params.metric, labels_tracks, labels_dets,
+                               backend=self.backend)
 
     def _plugin_affinity(self, boxes, vel, det: Detections, rows: np.ndarray, cand1: np.ndarray,
                          context: FrameContext) -> np.ndarray:
@@ -432,8 +445,10 @@ def _assign_passing(aff: np.ndarray, candidates: np.ndarray, rows: np.ndarray, c
     among the candidate pairs of ``aff[rows][:, cols]`` whose affinity passes the row's
     ``threshold``: below it for a distance, above it for a similarity. NaN (a scorer's
     ruled-out pair) never passes. One kernel builds the assignment's matrices
-    (``passing_pairs``), without copying the sub-matrices out first."""
-    cost, valid = kernels.passing_pairs(np.asarray(aff, np.float64), np.asarray(candidates, np.bool_),
-                                        np.asarray(rows, np.int64), np.asarray(cols, np.int64),
-                                        np.asarray(threshold, np.float64), bool(is_distance))
-    return assign(cost, valid, method)
+    (``passing_pairs``), without copying the sub-matrices out first, on the rows and columns
+    that have a valid pair only. ``aff``: float32 or float64, read on candidate pairs only."""
+    r, c, cost, valid = kernels.passing_pairs(aff, np.asarray(candidates, np.bool_), np.asarray(rows, np.int64),
+                                              np.asarray(cols, np.int64), np.asarray(threshold, np.float64),
+                                              bool(is_distance))
+    pairs = assign(cost, valid, method)
+    return np.stack([r[pairs[:, 0]], c[pairs[:, 1]]], axis=1)
