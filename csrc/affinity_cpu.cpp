@@ -1,5 +1,5 @@
-// OpenMP loops over the shared geometry in include/nutrack/box_overlap.h: one row (box a)
-// per iteration, rows spread over threads.
+// Parallel loops (threads.h) over the shared geometry in include/nutrack/box_overlap.h: one
+// row (box a) per iteration, rows spread over threads.
 #include <stdexcept>
 #include <string>
 
@@ -10,10 +10,10 @@
 namespace nutrack {
 namespace {
 
-// The pairs a thread takes at least (threads.h): below, one thread is faster than waking the
-// OpenMP team, and it cannot stall behind a descheduled worker on a busy machine (measured: a
-// 0.5 ms call took 12 ms on a loaded 2-core box with spinning workers): the trackers call the
-// op per frame and per class on small matrices. On one core a GIoU pair costs ~35-40 ns
+// The pairs a thread takes at least (threads.h): below, one thread is faster than starting
+// helpers, and it cannot stall behind a descheduled helper on a busy machine (measured: a
+// 0.5 ms call took 12 ms on a loaded 2-core box with spinning OpenMP workers): the trackers
+// call the op per frame and per class on small matrices. On one core a GIoU pair costs ~35-40 ns
 // (boxes apart) to ~105 ns (overlapping), an IoU pair ~2-3 ns when apart (most pairs of a
 // scene) to ~40 ns, a centre distance ~1.5 ns; each is ~0.07-0.7 ms of single-threaded work.
 template <int Metric>
@@ -23,29 +23,38 @@ constexpr int64_t min_pairs_per_thread() {
                                                                       : (int64_t{1} << 15);
 }
 
+// One row: box a against every box of b.
+template <int Metric>
+void affinity_row(const float* fa, const float* frames_b, int64_t n, const int64_t* classes_a_i,
+                  const int64_t* classes_b, float fill, float* row) {
+  Footprint pa;
+  row_footprint(fa, pa);
+  if (classes_a_i != nullptr) {
+    const int64_t ca = *classes_a_i;
+    for (int64_t j = 0; j < n; ++j) {
+      row[j] = classes_b[j] == ca ? box_affinity<Metric>(fa, pa, frames_b + j * kBoxFrameWidth)
+                                  : fill;
+    }
+  } else {
+    for (int64_t j = 0; j < n; ++j) {
+      row[j] = box_affinity<Metric>(fa, pa, frames_b + j * kBoxFrameWidth);
+    }
+  }
+}
+
 template <int Metric>
 void affinity_rows(const float* frames_a, int64_t m, const float* frames_b, int64_t n,
                    const int64_t* classes_a, const int64_t* classes_b, float fill, float* out) {
-  // Dynamic chunks: rows with many overlapping boxes cost several times the others.
-  const int threads = host_threads(m * n, min_pairs_per_thread<Metric>());
-#pragma omp parallel for schedule(dynamic, 4) num_threads(threads) if (threads > 1)
-  for (int64_t i = 0; i < m; ++i) {
-    const float* fa = frames_a + i * kBoxFrameWidth;
-    Footprint pa;
-    row_footprint(fa, pa);
-    float* row = out + i * n;
-    if (classes_a != nullptr) {
-      const int64_t ca = classes_a[i];
-      for (int64_t j = 0; j < n; ++j) {
-        row[j] = classes_b[j] == ca ? box_affinity<Metric>(fa, pa, frames_b + j * kBoxFrameWidth)
-                                    : fill;
-      }
-    } else {
-      for (int64_t j = 0; j < n; ++j) {
-        row[j] = box_affinity<Metric>(fa, pa, frames_b + j * kBoxFrameWidth);
-      }
-    }
-  }
+  // Chunks of a few rows, taken dynamically: rows with many overlapping boxes cost several
+  // times the others.
+  parallel_ranges(host_threads(m * n, min_pairs_per_thread<Metric>()), m, 4,
+                  [&](int64_t begin, int64_t end, int) {
+                    for (int64_t i = begin; i < end; ++i) {
+                      affinity_row<Metric>(frames_a + i * kBoxFrameWidth, frames_b, n,
+                                           classes_a == nullptr ? nullptr : classes_a + i,
+                                           classes_b, fill, out + i * n);
+                    }
+                  });
 }
 
 }  // namespace

@@ -18,6 +18,7 @@
 #include "affinity.h"
 #include "points_in_boxes.h"
 #include "runtime.h"
+#include "threads.h"
 #include "voxelize.h"
 
 #ifndef NUTRACK_MODULE_NAME
@@ -270,7 +271,7 @@ void bind_affinity_cuda(py::module_& m) {
 }  // namespace
 
 PYBIND11_MODULE(NUTRACK_MODULE_NAME, m) {
-  m.doc() = "nutrack native kernels (C++/OpenMP and, when built with it, CUDA)";
+  m.doc() = "nutrack native kernels (C++ and, when built with it, CUDA)";
 #ifdef NUTRACK_WITH_CUDA
   m.attr("with_cuda") = true;
 #else
@@ -280,6 +281,9 @@ PYBIND11_MODULE(NUTRACK_MODULE_NAME, m) {
   m.attr("emulated") = true;  // the CUDA launchers run on the CPU under HIP-CPU (tests only)
 #else
   m.attr("emulated") = false;
+  // The host loops' thread policy (csrc/threads.h), exposed for the tests and for users who
+  // want to see what a call of a given size would use.
+  m.def("host_threads", &nutrack::host_threads, arg("work"), arg("min_work_per_thread"));
   bind_points_cpu(m);
   bind_affinity_cpu(m);
   bind_voxelize_cpu(m);

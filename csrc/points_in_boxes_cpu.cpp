@@ -1,5 +1,6 @@
-// OpenMP loops over the shared geometry in include/nutrack/points_geometry.h. Each point
-// tests only the boxes listed in its grid cell, in increasing index (see nutrack/ops/_grid.py).
+// Parallel loops (threads.h) over the shared geometry in include/nutrack/points_geometry.h.
+// Each point tests only the boxes listed in its grid cell, in increasing index (see
+// nutrack/ops/_grid.py).
 #include "points_in_boxes.h"
 
 #include <algorithm>
@@ -10,8 +11,8 @@
 namespace nutrack {
 namespace {
 
-// A thread takes at least this many points: below, waking the OpenMP team costs more than
-// the work (see threads.h).
+// A thread takes at least this many points: below, starting helpers costs more than the
+// work (see threads.h).
 constexpr int64_t kMinPointsPerThread = 8192;
 // Points go through in blocks: first every point's cell and the range of that cell's box list
 // (independent loads, which the CPU overlaps), keeping only the points whose cell lists a box
@@ -19,9 +20,9 @@ constexpr int64_t kMinPointsPerThread = 8192;
 // in increasing index, so the answers are the numba twin's (which goes point by point); on
 // one core the blocks measured 1.2-1.5x faster than point by point (300k points, 500 boxes).
 constexpr int64_t kBlock = 256;
-// Dynamic chunks of blocks, not a static split: when another process shares a core, the
-// thread on the free core takes more chunks instead of waiting for the slow one.
-constexpr int64_t kChunkBlocks = 8;
+// Threads take chunks of this many points: when another process shares a core, the thread on
+// the free core takes more chunks instead of waiting for the slow one.
+constexpr int64_t kChunkPoints = 8 * kBlock;
 // (point, polygon) tests a thread takes at least (a test is a few ns a polygon edge).
 constexpr int64_t kMinPolygonTestsPerThread = 32768;
 
@@ -49,10 +50,12 @@ void find_candidates(const float* points, int64_t begin, int64_t end, int64_t po
 // Runs block(begin, end) over consecutive blocks of [0, n), in parallel.
 template <typename Block>
 void for_each_block(int64_t n, Block block) {
-  const int threads = host_threads(n, kMinPointsPerThread);
-  const int64_t blocks = (n + kBlock - 1) / kBlock;
-#pragma omp parallel for schedule(dynamic, kChunkBlocks) num_threads(threads) if (threads > 1)
-  for (int64_t b = 0; b < blocks; ++b) block(b * kBlock, std::min(n, (b + 1) * kBlock));
+  parallel_ranges(host_threads(n, kMinPointsPerThread), n, kChunkPoints,
+                  [&](int64_t begin, int64_t end, int) {
+                    for (int64_t b = begin; b < end; b += kBlock) {
+                      block(b, std::min(end, b + kBlock));
+                    }
+                  });
 }
 
 // Calls visit(i, j) for each point i of [begin, end) and each box j containing it, point after
@@ -136,15 +139,17 @@ void points_in_boxes_pairs_cpu(const float* points, int64_t n, int64_t point_str
 void points_in_polygons_cpu(const float* points, int64_t n, int64_t point_stride,
                             const float* polygons, int64_t m, int64_t k, bool clockwise,
                             uint8_t* out) {
-  const int threads = host_threads(n * m, kMinPolygonTestsPerThread);
-#pragma omp parallel for schedule(dynamic, kBlock) num_threads(threads) if (threads > 1)
-  for (int64_t i = 0; i < n; ++i) {
-    const float* p = points + i * point_stride;
-    uint8_t* row = out + i * m;
-    for (int64_t j = 0; j < m; ++j) {
-      row[j] = point_in_convex_polygon(p[0], p[1], polygons + j * k * 2, k, clockwise) ? 1 : 0;
-    }
-  }
+  parallel_ranges(host_threads(n * m, kMinPolygonTestsPerThread), n, kBlock,
+                  [&](int64_t begin, int64_t end, int) {
+                    for (int64_t i = begin; i < end; ++i) {
+                      const float* p = points + i * point_stride;
+                      uint8_t* row = out + i * m;
+                      for (int64_t j = 0; j < m; ++j) {
+                        row[j] = point_in_convex_polygon(p[0], p[1], polygons + j * k * 2, k,
+                                                         clockwise);
+                      }
+                    }
+                  });
 }
 
 }  // namespace nutrack

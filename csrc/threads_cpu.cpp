@@ -1,10 +1,7 @@
 #include "threads.h"
 
-#include <thread>
+#include <cstdlib>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 #ifdef __linux__
 #include <sched.h>
 #endif
@@ -25,38 +22,25 @@ int cpus_available() {
   return count > 0 ? static_cast<int>(count) : 1;
 }
 
+// OMP_NUM_THREADS as a positive number (its first entry, as OpenMP reads "4,2"), else 0.
+int64_t omp_num_threads() {
+  const char* value = std::getenv("OMP_NUM_THREADS");
+  if (value == nullptr) return 0;
+  char* end = nullptr;
+  const long long parsed = std::strtoll(value, &end, 10);
+  return end != value && parsed > 0 ? parsed : 0;
+}
+
 }  // namespace
 
 int host_threads(int64_t work, int64_t min_work_per_thread) {
-#ifdef _OPENMP
   const int64_t by_work = min_work_per_thread > 0 ? work / min_work_per_thread : work;
-  if (by_work < 2) return 1;  // before the system call: most calls of the trackers end here
+  if (by_work < 2) return 1;  // before any system call: most calls of the trackers end here
   int64_t threads = cpus_available();
-  const int omp_limit = omp_get_max_threads();
-  if (omp_limit < threads) threads = omp_limit;
+  const int64_t limit = omp_num_threads();
+  if (limit > 0 && limit < threads) threads = limit;
   if (by_work < threads) threads = by_work;
   return threads > 1 ? static_cast<int>(threads) : 1;
-#else
-  (void)work;
-  (void)min_work_per_thread;
-  return 1;
-#endif
-}
-
-int thread_index() {
-#ifdef _OPENMP
-  return omp_get_thread_num();
-#else
-  return 0;
-#endif
-}
-
-int team_threads() {
-#ifdef _OPENMP
-  return omp_get_num_threads();
-#else
-  return 1;
-#endif
 }
 
 }  // namespace nutrack

@@ -1,4 +1,4 @@
-// Voxelization on the CPU: OpenMP loops over the shared cell function in
+// Voxelization on the CPU: parallel loops (threads.h) over the shared cell function in
 // include/nutrack/voxel_geometry.h. Deterministic by construction: every step either works
 // on disjoint data or walks points in input order.
 //
@@ -169,55 +169,51 @@ void voxelize_assign_cpu(const float* points, int64_t n, int64_t point_stride,
   const int bucket_bits = bucket_bits_for(n);
   const int64_t buckets = int64_t{1} << bucket_bits;
 
-  // 1, 2. Keys and bucket counts per chunk, then the stable scatter by bucket, chunk by chunk.
+  // 1. Keys and bucket counts per chunk.
   std::vector<int64_t> counts(static_cast<size_t>(chunks) * buckets, 0);  // [chunk][bucket]
-  std::vector<int64_t> bucket_start(buckets + 1, 0);
+  std::vector<int64_t> dropped_in(chunks, 0);
+  parallel_chunks(threads, chunks, [&](int64_t c, int) {
+    int64_t* mine = counts.data() + c * buckets;
+    for (int64_t i = n * c / chunks, end = n * (c + 1) / chunks; i < end; ++i) {
+      const int64_t key =
+          point_voxel_key(points + i * point_stride, cloud_of(offsets, num_clouds, i), grid);
+      ws.keys[i] = key;
+      if (key < 0) {  // never placed
+        ws.placement[i] = Placement{-1, -1};
+        ++dropped_in[c];
+      } else {
+        ++mine[bucket_of(voxel_hash(key), bucket_bits)];
+      }
+    }
+  });
   int64_t dropped = 0;
-#pragma omp parallel num_threads(threads) if (threads > 1) reduction(+ : dropped)
-  {
-#pragma omp for schedule(dynamic, 1)
+  for (const int64_t d : dropped_in) dropped += d;
+  // Cursors: bucket by bucket, chunk by chunk within a bucket.
+  std::vector<int64_t> bucket_start(buckets + 1, 0);
+  int64_t running_points = 0;
+  for (int64_t b = 0; b < buckets; ++b) {
+    bucket_start[b] = running_points;
     for (int64_t c = 0; c < chunks; ++c) {
-      int64_t* mine = counts.data() + c * buckets;
-      for (int64_t i = n * c / chunks, end = n * (c + 1) / chunks; i < end; ++i) {
-        const int64_t key =
-            point_voxel_key(points + i * point_stride, cloud_of(offsets, num_clouds, i), grid);
-        ws.keys[i] = key;
-        if (key < 0) {  // never placed
-          ws.placement[i] = Placement{-1, -1};
-          ++dropped;
-        } else {
-          ++mine[bucket_of(voxel_hash(key), bucket_bits)];
-        }
-      }
-    }
-#pragma omp single
-    {
-      int64_t running = 0;  // cursors: bucket by bucket, chunk by chunk within a bucket
-      for (int64_t b = 0; b < buckets; ++b) {
-        bucket_start[b] = running;
-        for (int64_t c = 0; c < chunks; ++c) {
-          const int64_t count = counts[c * buckets + b];
-          counts[c * buckets + b] = running;
-          running += count;
-        }
-      }
-      bucket_start[buckets] = running;
-    }
-#pragma omp for schedule(dynamic, 1)
-    for (int64_t c = 0; c < chunks; ++c) {
-      int64_t* mine = counts.data() + c * buckets;
-      for (int64_t i = n * c / chunks, end = n * (c + 1) / chunks; i < end; ++i) {
-        const int64_t key = ws.keys[i];
-        if (key < 0) continue;
-        const int64_t at = mine[bucket_of(voxel_hash(key), bucket_bits)]++;
-        ws.bucket_keys[at] = key;
-        ws.bucket_points[at] = static_cast<int32_t>(i);
-      }
+      const int64_t count = counts[c * buckets + b];
+      counts[c * buckets + b] = running_points;
+      running_points += count;
     }
   }
+  bucket_start[buckets] = running_points;
+  // 2. The stable scatter by bucket, over the same chunks.
+  parallel_chunks(threads, chunks, [&](int64_t c, int) {
+    int64_t* mine = counts.data() + c * buckets;
+    for (int64_t i = n * c / chunks, end = n * (c + 1) / chunks; i < end; ++i) {
+      const int64_t key = ws.keys[i];
+      if (key < 0) continue;
+      const int64_t at = mine[bucket_of(voxel_hash(key), bucket_bits)]++;
+      ws.bucket_keys[at] = key;
+      ws.bucket_points[at] = static_cast<int32_t>(i);
+    }
+  });
 
-  // 3. Local voxels and slots, bucket by bucket; one table per thread, sized for the largest
-  // bucket (allocated here, outside the parallel region).
+  // 3. Local voxels and slots, bucket by bucket; one table per worker, sized for the largest
+  // bucket (allocated here, before the workers start).
   int64_t largest = 0;
   for (int64_t b = 0; b < buckets; ++b) {
     const int64_t size = bucket_start[b + 1] - bucket_start[b];
@@ -225,11 +221,12 @@ void voxelize_assign_cpu(const float* points, int64_t n, int64_t point_stride,
   }
   std::vector<std::vector<TableEntry>> tables(
       threads, std::vector<TableEntry>(size_t{1} << voxel_table_bits(largest)));
-#pragma omp parallel for schedule(dynamic, 4) num_threads(threads) if (threads > 1)
-  for (int64_t b = 0; b < buckets; ++b) {
-    assign_bucket(ws, bucket_start[b], bucket_start[b + 1], tables[thread_index()].data(),
-                  bucket_bits, max_points);
-  }
+  parallel_ranges(threads, buckets, 4, [&](int64_t begin, int64_t end, int worker) {
+    for (int64_t b = begin; b < end; ++b) {
+      assign_bucket(ws, bucket_start[b], bucket_start[b + 1], tables[worker].data(), bucket_bits,
+                    max_points);
+    }
+  });
 
   // 4. Global voxel numbers in first-appearance order, capped per cloud.
   int64_t num_voxels = 0;
@@ -255,29 +252,32 @@ void voxelize_assign_cpu(const float* points, int64_t n, int64_t point_stride,
     ws.starts[v] = running;
     running += num_points[v];
   }
-  const int group_threads = host_threads(n, kMinPerThread);
-#pragma omp parallel for schedule(dynamic, kDynamicChunk) num_threads(group_threads) \
-    if (group_threads > 1)
-  for (int64_t i = 0; i < n; ++i) {
-    const Placement place = ws.placement[i];
-    if (place.local < 0) continue;
-    const int32_t voxel = ws.locals[place.local].voxel;
-    if (voxel >= 0) ws.order[ws.starts[voxel] + place.slot] = static_cast<int32_t>(i);
-  }
+  parallel_ranges(host_threads(n, kMinPerThread), n, kDynamicChunk,
+                  [&](int64_t begin, int64_t end, int) {
+                    for (int64_t i = begin; i < end; ++i) {
+                      const Placement place = ws.placement[i];
+                      if (place.local < 0) continue;
+                      const int32_t voxel = ws.locals[place.local].voxel;
+                      if (voxel < 0) continue;
+                      ws.order[ws.starts[voxel] + place.slot] = static_cast<int32_t>(i);
+                    }
+                  });
   const int64_t width = cloud_column ? 4 : 3;
-  const int coors_threads = host_threads(num_voxels, kMinPerThread);
-#pragma omp parallel for schedule(dynamic, kDynamicChunk) num_threads(coors_threads) \
-    if (coors_threads > 1)
-  for (int64_t v = 0; v < num_voxels; ++v) {
-    const int64_t first = ws.order[ws.starts[v]];
-    int32_t x = 0, y = 0, z = 0;
-    point_voxel_cell(points + first * point_stride, grid, &x, &y, &z);
-    int32_t* row = coors + v * width;
-    if (cloud_column) *row++ = static_cast<int32_t>(cloud_of(offsets, num_clouds, first));
-    row[0] = z;
-    row[1] = y;
-    row[2] = x;
-  }
+  parallel_ranges(host_threads(num_voxels, kMinPerThread), num_voxels, kDynamicChunk,
+                  [&](int64_t begin, int64_t end, int) {
+                    for (int64_t v = begin; v < end; ++v) {
+                      const int64_t first = ws.order[ws.starts[v]];
+                      int32_t x = 0, y = 0, z = 0;
+                      point_voxel_cell(points + first * point_stride, grid, &x, &y, &z);
+                      int32_t* row = coors + v * width;
+                      if (cloud_column) {
+                        *row++ = static_cast<int32_t>(cloud_of(offsets, num_clouds, first));
+                      }
+                      row[0] = z;
+                      row[1] = y;
+                      row[2] = x;
+                    }
+                  });
   stats[0] = num_voxels;
   stats[1] = dropped;
 }
@@ -290,34 +290,37 @@ void voxelize_fill_cpu(const float* points, int64_t n, int64_t point_stride, int
   const int64_t placed =
       num_voxels > 0 ? ws.starts[num_voxels - 1] + num_points[num_voxels - 1] : 0;
   const int threads = host_threads(num_voxels * max_points * point_stride, kMinFillPerThread);
-#pragma omp parallel for schedule(dynamic, kDynamicChunk / 8) num_threads(threads) \
-    if (threads > 1)
-  for (int64_t v = 0; v < num_voxels; ++v) {
-    float* out = voxels + v * max_points * point_stride;
-    const int64_t start = ws.starts[v], count = num_points[v];
-    for (int64_t s = 0; s < count; ++s) {
-      if (start + s + kPrefetchDistance < placed) {
-        __builtin_prefetch(points + ws.order[start + s + kPrefetchDistance] * point_stride);
+  parallel_ranges(threads, num_voxels, kDynamicChunk / 8, [&](int64_t begin, int64_t end, int) {
+    for (int64_t v = begin; v < end; ++v) {
+      float* out = voxels + v * max_points * point_stride;
+      const int64_t start = ws.starts[v], count = num_points[v];
+      for (int64_t s = 0; s < count; ++s) {
+        if (start + s + kPrefetchDistance < placed) {
+          __builtin_prefetch(points + ws.order[start + s + kPrefetchDistance] * point_stride);
+        }
+        const float* row = points + ws.order[start + s] * point_stride;
+        for (int64_t c = 0; c < point_stride; ++c) out[c] = row[c];
+        out += point_stride;
       }
-      const float* row = points + ws.order[start + s] * point_stride;
-      for (int64_t c = 0; c < point_stride; ++c) out[c] = row[c];
-      out += point_stride;
+      std::memset(out, 0, (max_points - count) * point_stride * sizeof(float));
     }
-    std::memset(out, 0, (max_points - count) * point_stride * sizeof(float));
-  }
+  });
 }
 
 void point_voxel_coors_cpu(const float* points, int64_t n, int64_t point_stride,
                            const VoxelGrid& grid, int32_t* out) {
-  const int threads = host_threads(n, kMinPerThread);
-#pragma omp parallel for schedule(dynamic, kDynamicChunk) num_threads(threads) if (threads > 1)
-  for (int64_t i = 0; i < n; ++i) {
-    int32_t x = -1, y = -1, z = -1;
-    if (!point_voxel_cell(points + i * point_stride, grid, &x, &y, &z)) x = y = z = -1;
-    out[3 * i] = z;
-    out[3 * i + 1] = y;
-    out[3 * i + 2] = x;
-  }
+  parallel_ranges(host_threads(n, kMinPerThread), n, kDynamicChunk,
+                  [&](int64_t begin, int64_t end, int) {
+                    for (int64_t i = begin; i < end; ++i) {
+                      int32_t x = -1, y = -1, z = -1;
+                      if (!point_voxel_cell(points + i * point_stride, grid, &x, &y, &z)) {
+                        x = y = z = -1;
+                      }
+                      out[3 * i] = z;
+                      out[3 * i + 1] = y;
+                      out[3 * i + 2] = x;
+                    }
+                  });
 }
 
 }  // namespace nutrack

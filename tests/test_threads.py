@@ -1,0 +1,81 @@
+"""The host kernels' thread policy (csrc/threads.h): decided per call from the work's size,
+the CPUs the calling thread may run on now (sched_getaffinity) and OMP_NUM_THREADS; and the
+kernels' answers do not depend on how many threads computed them."""
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from nutrack.ops import _backend, pairwise_affinity, points_in_boxes, voxelize
+from tests._helpers import random_boxes
+
+pytestmark = pytest.mark.skipif(not _backend.has_cpu(), reason="needs the C++ backend")
+HAS_AFFINITY = hasattr(os, "sched_setaffinity")
+
+
+@contextlib.contextmanager
+def pinned_to_one_cpu():
+    """The calling thread restricted to one of its CPUs for the block (as `taskset -c`)."""
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {min(before)})
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
+
+
+def host_threads(work: int, per_thread: int) -> int:
+    return _backend.native.host_threads(work=work, min_work_per_thread=per_thread)
+
+
+def test_small_work_stays_on_the_calling_thread():
+    assert host_threads(0, 8192) == 1
+    assert host_threads(8192 * 2 - 1, 8192) == 1
+
+
+def test_large_work_uses_the_cpus_it_may_run_on():
+    cpus = len(os.sched_getaffinity(0)) if HAS_AFFINITY else os.cpu_count()
+    assert host_threads(10**9, 8192) == min(cpus, int(os.environ.get("OMP_NUM_THREADS", cpus)))
+    assert host_threads(8192 * 2, 8192) == min(2, cpus)  # at most one thread per 8192 items
+
+
+@pytest.mark.skipif(not HAS_AFFINITY, reason="no sched_setaffinity on this platform")
+def test_affinity_is_read_on_every_call():
+    with pinned_to_one_cpu():
+        assert host_threads(10**9, 8192) == 1
+
+
+def test_omp_num_threads_caps_the_team():
+    code = "import nutrack._C as C; print(C.host_threads(work=10**9, min_work_per_thread=1))"
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "1"
+
+
+@pytest.mark.skipif(not HAS_AFFINITY or len(os.sched_getaffinity(0)) < 2,
+                    reason="needs sched_setaffinity and two CPUs")
+def test_answers_do_not_depend_on_the_threads():
+    """Each op on a problem large enough for a team, on all CPUs and pinned to one."""
+    rng = np.random.default_rng(7)
+    boxes = random_boxes(rng, 300, extent=40)
+    points = rng.uniform(-40, 40, (120_000, 5)).astype(np.float32)
+    points[:, 2] = rng.uniform(-3, 3, len(points))
+
+    def run_all():
+        vox = voxelize(points, [0.2, 0.2, 8.0], [-40, -40, -5, 40, 40, 3], max_points=8,
+                       max_voxels=60_000, backend="cpu")
+        return [points_in_boxes(points, boxes, backend="cpu"),
+                pairwise_affinity(boxes, boxes, metric="giou_bev", backend="cpu"),
+                vox.voxels, vox.coors, vox.num_points]
+
+    everywhere = run_all()
+    with pinned_to_one_cpu():
+        pinned = run_all()
+    for a, b in zip(everywhere, pinned):
+        np.testing.assert_array_equal(a, b)
