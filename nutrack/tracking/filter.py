@@ -450,5 +450,7 @@ def _assign_passing(aff: np.ndarray, candidates: np.ndarray, rows: np.ndarray, c
     r, c, cost, valid = kernels.passing_pairs(aff, np.asarray(candidates, np.bool_), np.asarray(rows, np.int64),
                                               np.asarray(cols, np.int64), np.asarray(threshold, np.float64),
                                               bool(is_distance))
-    pairs = assign(cost, valid, method)
-    return np.stack([r[pairs[:, 0]], c[pairs[:, 1]]], axis=1)
+    pairs = assign(cost, valid, method)  # a fresh array: map it back in place
+    pairs[:, 0] = r[pairs[:, 0]]
+    pairs[:, 1] = c[pairs[:, 1]]
+    return pairs
