@@ -336,7 +336,7 @@ def test_cpu_equals_numba_bit_for_bit(name):
 
 @pytest.mark.skipif(len(HOST_BACKENDS) < 2, reason="needs the C++ backend beside numba")
 def test_cpu_equals_numba_on_a_large_matrix_with_classes():
-    """Large enough for the OpenMP team (the small ones run on one thread)."""
+    """Large enough for several threads (the small ones run on one thread)."""
     rng = np.random.default_rng(11)
     a, b = random_boxes(rng, 300, extent=25), random_boxes(rng, 250, extent=25)
     ca, cb = rng.integers(0, 3, 300), rng.integers(0, 3, 250)

@@ -3,7 +3,7 @@
 The association network's tensors are tiny (tens of objects a frame), so torch's thread pool
 costs more than it gains: on a busy 2-core machine the learned tracker ran 25x slower with 2
 threads than with 1 (2.7 vs 68 frames/s). The thread count is process-wide state, though, and
-the rest of the process (nutrack's own OpenMP kernels, a user's model) must not inherit our
+the rest of the process (a user's model, other torch code) must not inherit our
 choice: :func:`torch_threads` sets it for the duration of a block and puts it back.
 """
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Every op takes numpy arrays, torch tensors (CPU or CUDA) or cupy arrays and returns the same
 kind of array on the same device. `backend='auto'` runs CUDA for device inputs and the C++
-(OpenMP) kernels for host inputs, falling back to numba when nutrack._C is not built; pass
+(threaded) kernels for host inputs, falling back to numba when nutrack._C is not built; pass
 `backend='cuda' | 'cpu' | 'numba'` to choose. Bad input raises ValueError naming the argument.
 """
 from nutrack.ops._backend import NativeBackendUnavailable, has_cpu, has_cuda, why_unavailable

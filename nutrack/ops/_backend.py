@@ -8,10 +8,10 @@ says why, once, in one line.
 against HIP-CPU, whose kernels run on the CPU over host arrays. tests/cuda_emu.py builds that
 module and registers it here (`register_emulated`); no installed nutrack ever has it.
 
-Threads: nutrack changes no process-wide setting at import. On a machine whose cores are
-busy with other work, OpenMP threads that spin while waiting stall whole scheduler ticks
-(measured: 0.5 ms calls taking 12 ms); `OMP_WAIT_POLICY=PASSIVE` in the environment, set
-before the process starts, removes that (README, "Threads").
+Threads: nutrack changes no process-wide setting at import. The C++ launchers decide their
+threads on every call from the work's size, the CPUs the process may run on now
+(sched_getaffinity) and OMP_NUM_THREADS, and run them as threads started for the call, not
+OpenMP (csrc/threads.h; README, "Threads"). The numba twins are single-threaded.
 """
 from __future__ import annotations
 

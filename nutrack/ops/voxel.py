@@ -14,11 +14,9 @@ Semantics (all backends, bit for bit):
   linear cell index, so any grid resolution works (nuScenes at 0.075 m x 0.2 m is 83M cells).
 Only x, y, z (the first three columns) place a point; every column is copied into `voxels`.
 
-Threads: the C++ backend runs its passes on the OpenMP threads (clouds under 16k points stay
-on the calling thread); the results never depend on the thread count. On a machine whose
-cores are busy with other processes, parallel passes wait for descheduled threads: see the
-OMP_WAIT_POLICY note in nutrack/ops/_backend.py (and the README), and OMP_NUM_THREADS=1 for
-the worst cases.
+Threads: the C++ backend runs its passes on threads decided per call (clouds under 16k points
+stay on the calling thread; csrc/threads.h, README "Threads"); the results never depend on
+the thread count.
 """
 from __future__ import annotations
 
