@@ -2,17 +2,20 @@
 affinity kernels, track confirmation, per-class maximum age and score refinement.
 
 A frame (``FilterTracker.step``) is a fixed sequence of named stages, each one method and a
-few array operations, whatever the number of tracks:
+few array operations or numba kernels (:mod:`nutrack.tracking._filter_kernels`), whatever the
+number of tracks:
 
-1. **Detections** (``_select``): drop those below ``low_score_threshold`` (per class), then
-   same-class NMS (``nms_metric`` > ``nms_threshold``, one ``pairwise_affinity`` call). Those
-   at or above ``score_threshold`` are *high*, the rest *low*.
-2. **Predict** (``_predict``) every track to the frame's timestamp with its class's motion
+1. **Predict** (``_predict``) every track to the frame's timestamp with its class's motion
    model (:mod:`nutrack.tracking.motion`: one numba call per model in use).
+2. **Detections** (``_select``): drop those below ``low_score_threshold`` (per class), then
+   same-class NMS (``nms_metric`` > ``nms_threshold``, one affinity kernel call). Those at or
+   above ``score_threshold`` are *high*, the rest *low*. The detections and the predicted
+   tracks are validated and framed (cos/sin, half extents: ``box_frames``) here, in one call,
+   and every affinity of the frame reuses those frames.
 3. **Gate** (``_gate``): a track and a detection are candidates when they have the same class
    and the track's predicted centre lies within the class's ``gate_distance`` of the
-   detection (one ``pairwise_affinity(center_distance)`` call for all pairs). Both
-   association stages match candidates only.
+   detection (the ``center_distance`` kernel's arithmetic, in one numba kernel with the
+   comparison). Both association stages match candidates only.
 4. **Associate, stage 1** (``_associate_first``): the scorer (default:
    ``pairwise_affinity(metric)``, computed only inside the connected components of the
    candidate graph, which the kernel gets as classes) scores tracks x high detections;
