@@ -23,6 +23,7 @@
 // voxelize_fill (parallel over voxels) writes whole rows of the output, zero padded.
 //
 // The numba twin (nutrack/ops/_numba_voxel.py) is this algorithm with one bucket.
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -57,11 +58,14 @@ struct TableEntry {
 // two of an idle machine.)
 constexpr int64_t kMinPerThread = 8192;
 constexpr int64_t kMinFillPerThread = int64_t{1} << 17;
-// Passes 1 and 2 split the points into this many chunks per thread, taken dynamically: when
-// another process shares a core, the thread on the free core takes more chunks instead of
-// waiting for the slow one (issue 12, item 1). Chunks, not threads, own the bucket counts, so
-// the result does not depend on which thread ran which chunk.
-constexpr int64_t kChunksPerThread = 4;
+// Passes 1 and 2 split the points into this many chunks per thread (at most kMaxChunks: each
+// holds a count per bucket), taken dynamically: when another process shares a core, the
+// thread on the free core takes more chunks instead of waiting for the slow one (issue 12,
+// item 1: with 4 chunks a thread, one competing process cost 1.7x; RESULTS.md).
+// Chunks, not threads, own the bucket counts, so the result does not depend on which thread
+// ran which chunk.
+constexpr int64_t kChunksPerThread = 32;
+constexpr int64_t kMaxChunks = 256;
 // Loops over points or voxels hand out this many iterations at a time.
 constexpr int64_t kDynamicChunk = 2048;
 constexpr int kMaxBucketBits = 12;
@@ -165,7 +169,7 @@ void voxelize_assign_cpu(const float* points, int64_t n, int64_t point_stride,
     num_clouds = 1;
   }
   const int threads = host_threads(n, kMinPerThread);
-  const int64_t chunks = threads * kChunksPerThread;
+  const int64_t chunks = threads == 1 ? 1 : std::min(threads * kChunksPerThread, kMaxChunks);
   const int bucket_bits = bucket_bits_for(n);
   const int64_t buckets = int64_t{1} << bucket_bits;
 
