@@ -286,3 +286,19 @@ def test_tracker_output_same_with_numpy_twins(monkeypatch, overrides):
         for name in ("boxes", "velocities", "scores", "classes", "track_ids"):
             a, b = getattr(f, name), getattr(s, name)
             assert a.dtype == b.dtype and a.tobytes() == b.tobytes(), name
+
+
+def test_track_table_keeps_rows_and_grows():
+    from nutrack.tracking.filter import TrackTable
+
+    table = TrackTable(capacity=2)
+    start = table.keep_and_grow(np.zeros(0, np.int64), 2)
+    table.ids[start:] = [10, 11]
+    table.x[start:, 0] = [1.0, 2.0]
+    start = table.keep_and_grow(np.array([1]), 4)  # past the capacity: the buffers grow
+    assert start == 1 and len(table) == 5 and all(len(getattr(table, c)) == 5 for c in TrackTable.COLUMNS)
+    table.ids[start:] = [20, 21, 22, 23]
+    table.x[start:, 0] = [3.0, 4.0, 5.0, 6.0]
+    table.keep_and_grow(np.array([0, 2, 4]), 0)
+    np.testing.assert_array_equal(table.ids, [11, 21, 23])
+    np.testing.assert_array_equal(table.x[:, 0], [2.0, 4.0, 6.0])
