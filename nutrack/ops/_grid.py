@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
+from numba import njit
 
 from nutrack.ops._boxes import CX, CY, RX, RY
 
@@ -77,17 +78,29 @@ def build_box_grid(frames: np.ndarray, num_points: int | None = None) -> BoxGrid
     else:
         return _single_cell(m)
     nx, ny = int(x_hi.max()) + 1, int(y_hi.max()) + 1
-    box = np.repeat(np.arange(m, dtype=np.int32), per_box)
-    rank = np.arange(total) - np.repeat(np.cumsum(per_box) - per_box, per_box)
-    cell_x = x_lo[box] + rank % width[box]
-    cell_y = y_lo[box] + rank // width[box]
-    cell_id = cell_y * nx + cell_x
-    # Stable, so box indices stay increasing within a cell. numpy sorts 16-bit keys by radix
-    # (10x faster than its int64 stable sort here); the cells almost always fit.
-    keys = cell_id.astype(np.uint16) if nx * ny <= 1 << 16 else cell_id
-    order = np.argsort(keys, kind="stable")
-    counts = np.bincount(cell_id, minlength=nx * ny)
-    cell_start = np.zeros(nx * ny + 1, dtype=np.int64)
-    np.cumsum(counts, out=cell_start[1:])
+    cell_start, cell_boxes = _list_boxes_by_cell(x_lo, x_hi, y_lo, y_hi, nx, ny, total)
     params = np.array([origin_x, origin_y, inv_cell], dtype=np.float32)
-    return BoxGrid(params, nx, ny, cell_start, np.ascontiguousarray(box[order]))
+    return BoxGrid(params, nx, ny, cell_start, cell_boxes)
+
+
+@njit(cache=True, nogil=True)
+def _list_boxes_by_cell(x_lo, x_hi, y_lo, y_hi, nx, ny, total):
+    """A counting sort of the (box, cell) entries by cell: count, prefix sum, fill. Boxes are
+    visited in increasing index, so each cell lists its boxes in increasing index (one pass
+    over the entries; numpy's repeat/argsort version took ~10x longer)."""
+    cell_start = np.zeros(nx * ny + 1, dtype=np.int64)
+    for b in range(len(x_lo)):
+        for y in range(y_lo[b], y_hi[b] + 1):
+            for x in range(x_lo[b], x_hi[b] + 1):
+                cell_start[y * nx + x + 1] += 1
+    for c in range(nx * ny):
+        cell_start[c + 1] += cell_start[c]
+    cursor = cell_start[:-1].copy()
+    cell_boxes = np.empty(total, dtype=np.int32)
+    for b in range(len(x_lo)):
+        for y in range(y_lo[b], y_hi[b] + 1):
+            for x in range(x_lo[b], x_hi[b] + 1):
+                cell = y * nx + x
+                cell_boxes[cursor[cell]] = b
+                cursor[cell] += 1
+    return cell_start, cell_boxes

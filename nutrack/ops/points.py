@@ -27,7 +27,7 @@ DENSE_LIMIT = 1 << 28
 def _points(points: Any, name: str, width: int) -> Any:
     points = _arrays.as_float32(points, name, ndim=2, min_width=width)
     if points.shape[0]:
-        _arrays.check_finite(points[:, :width], f"{name} coordinates")
+        _arrays.check_finite(points, f"{name} coordinates", columns=width)
     return points
 
 
