@@ -10,9 +10,9 @@ velocity or turning, detected with position / velocity / yaw noise, occasional m
 ``reset`` + ``step`` calls), one full pass over all 6000 frames per round. Goal: ``filter``
 above 1000 frames/s on a 2-core CPU.
 
-``test_tracking_speed_embedded_val`` (issue 12, item 2): single-threaded (OpenMP limited to one
-thread through threadpoolctl, numba to one; or run with ``OMP_NUM_THREADS=1
-NUMBA_NUM_THREADS=1``) on the frames of the embedded val split (``default_dataset()``, its
+``test_tracking_speed_embedded_val`` (issue 12, item 2): single-threaded (:func:`single_thread`:
+OMP_NUM_THREADS=1 while it runs, which caps nutrack's host kernels, OpenMP and numba at one
+thread) on the frames of the embedded val split (``default_dataset()``, its
 simulated detections, 80 frames), repeated ``VAL_REPEATS`` times a round. Goal: ``filter`` at
 >= 3,000 frames/s. Case ``500 boxes``: the same frames made to look like a real CenterPoint
 file, whose published nuScenes configs keep up to 500 boxes per sample with score >= 0.1, most
@@ -21,6 +21,7 @@ of them low-score false positives (:func:`with_low_score_tail`).
 from __future__ import annotations
 
 import contextlib
+import os
 
 import numpy as np
 import pytest
@@ -113,12 +114,15 @@ DUPLICATE_SHARE = 0.3  # of the added boxes: near a real detection (a second, wo
 
 @contextlib.contextmanager
 def single_thread():
-    """One OpenMP thread (threadpoolctl, where installed) and one numba thread for the duration;
-    yields whether OpenMP could be limited (else set OMP_NUM_THREADS=1 before starting)."""
+    """One host thread for the duration: OMP_NUM_THREADS=1 in the environment (nutrack's host
+    kernels read it at each call to cap their threads), one OpenMP thread through threadpoolctl
+    where installed (libraries on OpenMP), one numba thread. Yields whether threadpoolctl was
+    there."""
     import numba
 
-    before = numba.get_num_threads()
+    before = numba.get_num_threads(), os.environ.get("OMP_NUM_THREADS")
     numba.set_num_threads(1)
+    os.environ["OMP_NUM_THREADS"] = "1"
     try:
         try:
             from threadpoolctl import threadpool_limits
@@ -128,7 +132,11 @@ def single_thread():
         with threadpool_limits(limits=1, user_api="openmp"):
             yield True
     finally:
-        numba.set_num_threads(before)
+        numba.set_num_threads(before[0])
+        if before[1] is None:
+            os.environ.pop("OMP_NUM_THREADS", None)
+        else:
+            os.environ["OMP_NUM_THREADS"] = before[1]
 
 
 @pytest.fixture(scope="module")
@@ -203,7 +211,7 @@ def test_tracking_speed_embedded_val(benchmark, embedded_val, method, case):
     fps = frames / benchmark.stats.stats.median
     benchmark.extra_info.update({"frames": frames, "detections_per_frame": round(per_frame, 1),
                                  "frames_per_second": round(fps, 1), "boxes_out": boxes,
-                                 "openmp_limited": omp_limited})
+                                 "threadpoolctl": omp_limited})
     print(f"\n{method}, {case}: {fps:,.0f} frames/s (median of 5 rounds) over {frames} frames, "
           f"{per_frame:.0f} detections/frame")
     assert boxes > 0
