@@ -27,7 +27,9 @@ Datasets are deleted after measuring unless ``--keep``. ``--report [DIR ...]`` (
 table and plot into ``--out`` from those folders' results.json alone. ``--merge-bench`` times
 the devkit's merge of per-scene event tables against :mod:`nutrack.eval_merge`'s.
 ``--frames-bench --sizes N --nproc 2`` times the train stage with a cold and then a warm frame
-cache (:mod:`nutrack.model.frame_cache`). Not part of the test suite.
+cache (:mod:`nutrack.model.frame_cache`). ``--detections-bench BOXES [--before-src DIR]``
+measures :func:`nutrack.data.load_detections`' peak memory and time on a file of BOXES boxes at
+500 a sample, read piecewise and whole. Not part of the test suite.
 """
 from __future__ import annotations
 
@@ -526,6 +528,88 @@ def merge_bench(sizes=(27, 150, 300)) -> None:
         print(f"{n} scenes ({len(want)} events): devkit {c1 - c0:.2f} s CPU, linear {c2 - c1:.2f} s CPU", flush=True)
 
 
+# -- --detections-bench: reading a large detection file ---------------------------------------
+def _write_detection_file(path: str, boxes: int, per_sample: int = 500, seed: int = 0) -> List[str]:
+    """A detection file of ``boxes`` boxes, ``per_sample`` a sample, written a sample at a time
+    (the records of nutrack's writer, :func:`nutrack.data.write_detections`); its tokens."""
+    import numpy as np
+
+    from nutrack.data import Detections
+    from nutrack.data.detections import DEFAULT_META, _box_records
+
+    rng = np.random.default_rng(seed)
+    tokens = [f"{i:032x}" for i in range(math.ceil(boxes / per_sample))]
+    with open(path, "w") as f:
+        f.write('{"meta": %s, "results": {' % json.dumps(DEFAULT_META))
+        for i, token in enumerate(tokens):
+            n = min(per_sample, boxes - i * per_sample)
+            b = np.column_stack([rng.uniform(-1000, 1000, (n, 3)), rng.uniform(0.5, 5, (n, 3)),
+                                 rng.uniform(-3, 3, n)])
+            # CenterPoint's long tail: most of the 500 boxes a sample are low-score false positives
+            det = Detections(b, rng.normal(0, 3, (n, 2)), 0.1 + 0.9 * rng.uniform(size=n) ** 4, np.arange(n) % 7)
+            names = ["car", "truck", "bus", "trailer", "pedestrian", "motorcycle", "bicycle"]
+            records = _box_records(token, det.boxes, det.velocities,
+                                   detection_name=[names[c] for c in det.classes.tolist()],
+                                   detection_score=np.round(det.scores.astype(np.float64), 6).tolist(),
+                                   attribute_name=["vehicle.moving"] * n)
+            f.write(("" if i == 0 else ", ") + json.dumps(token) + ": " + json.dumps(records))
+        f.write("}}")
+    return tokens
+
+
+# Run in a fresh interpreter: peak RSS (VmHWM) and time of one load_detections call.
+_LOAD_CHILD = r"""
+import json, sys, time
+sys.path.insert(0, sys.argv[1])
+import nutrack.data.detections as D
+def status(key):
+    for line in open("/proc/self/status"):
+        if line.startswith(key):
+            return int(line.split()[1]) / 1024.0
+if sys.argv[3] == "whole":
+    D.PIECEWISE_MIN_BYTES = float("inf")
+tokens = json.load(open(sys.argv[2] + ".tokens"))
+rss0 = status("VmRSS:")
+t0, c0 = time.perf_counter(), time.process_time()
+dets = D.load_detections(sys.argv[2], sample_tokens=tokens)
+t1, c1 = time.perf_counter(), time.process_time()
+print(json.dumps(dict(boxes=dets.num_boxes, module=D.__file__, rss_before_mib=rss0, peak_mib=status("VmHWM:"),
+                      rss_after_mib=status("VmRSS:"), wall_s=t1 - t0, cpu_s=c1 - c0)))
+"""
+
+
+def detections_bench(boxes: int, out: str, before_src: Optional[str] = None, repeat: int = 2) -> None:
+    """Peak RSS and time of :func:`nutrack.data.load_detections` on a file of ``boxes`` boxes at
+    500 a sample, each read in a fresh interpreter: this tree piecewise (the default for files of
+    8 MiB or more) and read whole, and ``before_src`` (a checkout of an older tree) if given."""
+    os.makedirs(out, exist_ok=True)
+    path = os.path.join(out, f"detections-{boxes}.json")
+    if not os.path.exists(path + ".tokens"):
+        tokens = _write_detection_file(path, boxes)
+        with open(path + ".tokens", "w") as f:
+            json.dump(tokens, f)
+    size_mib = os.path.getsize(path) / 2 ** 20
+    print(f"{path}: {boxes} boxes, {size_mib:.0f} MiB; load average {_loadavg()}", flush=True)
+    variants = [("piecewise", ROOT, "piecewise"), ("whole", ROOT, "whole")]
+    if before_src:
+        variants.append(("before", before_src, "whole"))
+    subprocess.run([sys.executable, "-c", _LOAD_CHILD, ROOT, path, "piecewise"], check=True,
+                   stdout=subprocess.DEVNULL)  # numba compiles the scan once, into its cache
+    print("| reader | boxes | peak - start MiB | kept MiB | growth / file | bytes a box (peak) | wall s | CPU s |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for _ in range(repeat):
+        for name, src, mode in variants:
+            res = subprocess.run([sys.executable, "-c", _LOAD_CHILD, src, path, mode], check=True,
+                                 capture_output=True, text=True)
+            r = json.loads(res.stdout.strip().splitlines()[-1])
+            assert r["module"].startswith(src), r["module"]  # the tree meant, not an installed one
+            grow = r["peak_mib"] - r["rss_before_mib"]
+            print(f"| {name} | {r['boxes']} | {grow:.0f} | {r['rss_after_mib'] - r['rss_before_mib']:.0f} | "
+                  f"{grow / size_mib:.2f}x | {grow * 2 ** 20 / r['boxes']:.0f} | {r['wall_s']:.1f} | "
+                  f"{r['cpu_s']:.1f} |", flush=True)
+    print(f"load average after: {_loadavg()}")
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--sizes", type=int, nargs="+", default=[10, 40, 150], help="scenes per dataset")
@@ -546,6 +630,9 @@ def main(argv: Optional[List[str]] = None) -> int:
                    help="only time the devkit's merge of per-scene event tables against nutrack.eval_merge's")
     p.add_argument("--frames-bench", action="store_true",
                    help="only time the train stage with a cold and a warm frame cache, 1 and --nproc processes")
+    p.add_argument("--detections-bench", type=int, metavar="BOXES",
+                   help="only measure load_detections' peak memory and time on a file of BOXES boxes, 500 a sample")
+    p.add_argument("--before-src", help="with --detections-bench: also an older tree (e.g. from git archive)")
     p.add_argument("--stage", help=argparse.SUPPRESS)
     p.add_argument("--spec", help=argparse.SUPPRESS)
     p.add_argument("--result", help=argparse.SUPPRESS)
@@ -554,6 +641,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         return _child_main(a.stage, a.spec, a.result)
     if a.merge_bench:
         merge_bench()
+        return 0
+    if a.detections_bench:
+        detections_bench(a.detections_bench, a.out, a.before_src)
         return 0
     if a.frames_bench:
         frames_bench(a)

@@ -55,10 +55,21 @@ def assert_same_detections(a, b):
             assert x.tobytes() == y.tobytes(), (token, name)  # bit for bit
 
 
-@pytest.mark.parametrize("content,fragments", [m[1:] for m in MALFORMED], ids=[m[0] for m in MALFORMED])
+# more malformed files for the piecewise reader: scalars where the skeleton holds a value
+MALFORMED_PIECES = [
+    ("sample-null", '{"meta": {}, "results": {"%s": null, "%s": []}}' % (TOK_A, TOK_B), ["must be a list of boxes"]),
+    ("sample-string", '{"meta": {}, "results": {"%s": [], "%s": "[]"}}' % (TOK_A, TOK_B), ["must be a list of boxes"]),
+    ("meta-number", '{"meta": 5e3, "results": {"%s": [], "%s": []}}' % (TOK_A, TOK_B), ["'meta' must be"]),
+    ("bad-number", '{"meta": {}, "results": {"%s": [], "%s": 01}}' % (TOK_A, TOK_B), ["not valid JSON"]),
+]
+
+
+@pytest.mark.parametrize("content,fragments", [m[1:] for m in MALFORMED + MALFORMED_PIECES],
+                         ids=[m[0] for m in MALFORMED + MALFORMED_PIECES])
 def test_malformed_files_give_the_whole_file_message(tmp_path, monkeypatch, content, fragments):
     whole_msg, piece_msg = load_both(monkeypatch, load_detections, write(tmp_path, content), sample_tokens=TOKENS)
     assert isinstance(whole_msg, str)
+    assert all(frag in whole_msg for frag in fragments), whole_msg
     assert piece_msg == whole_msg
 
 
@@ -82,8 +93,9 @@ def test_a_box_error_waits_for_the_rest_of_the_file_to_be_json(tmp_path, monkeyp
     d = good_file()
     d["results"][TOK_A][1]["detection_score"] = 3.0
     text = json.dumps(d)
-    cut = text.rindex("]")  # the last sample's list loses its closing bracket's partner
-    broken = text[:cut] + ", }" + text[cut:]
+    # a colon missing in the last sample, deeper than the scan looks: only its parse sees it
+    cut = text.rindex('"velocity": [')
+    broken = text[:cut] + text[cut:].replace('"velocity": [', '"velocity" [', 1)
     whole_msg, piece_msg = load_both(monkeypatch, load_detections, write(tmp_path, broken), sample_tokens=TOKENS)
     assert "not valid JSON" in whole_msg and piece_msg == whole_msg
     d["results"][TOK_B][0]["velocity"] = [float("nan"), 0.0]
@@ -106,7 +118,8 @@ def adversarial_files():
     add("compact", json.dumps({"meta": meta_text, "results": results}, separators=(",", ":")))
     add("indented", json.dumps({"meta": meta_text, "results": results}, indent=2))
     add("results-first", json.dumps({"results": results, "meta": meta_text}))
-    add("results-between", json.dumps({"a": "]}", "results": results, "meta": meta_text, "z": [1, {"x": "["}]}))
+    add("results-between", json.dumps({"a": "]}", "n": None, "results": results, "meta": meta_text,
+                                       "z": [1, {"x": "["}], "f": -1.5e-3}))
     add("results-last-nested-meta", json.dumps({"meta": {"x": {"y": {"z": [{"w": ["]]}}"]}]}}}, "results": results}))
     add("empty-samples", json.dumps({"meta": {}, "results": {TOK_A: [], TOK_B: []}}))
     add("empty-everything", json.dumps({"meta": {}, "results": {}}))
@@ -153,10 +166,11 @@ def test_tracking_results_read_piecewise_as_whole(tmp_path, monkeypatch, whole):
 def test_many_samples_small_chunks_without_orjson(tmp_path, monkeypatch, whole):
     """Events past the arrays' first size, chunk boundaries inside strings and escapes (7-byte
     chunks), and the standard library's parser alone (orjson missing)."""
-    tokens = [f"{i:032x}" for i in range(1500)]
+    # tokens ending in a backslash, a quote and brackets (written escaped), at every offset
+    # modulo the chunk: an escape lost between chunks ends a token early and shows
+    tokens = ["." * (i % 11) + f"{i:x}" + '\\"]}' for i in range(1500)]
     results = {t: [good_box(t, x=float(i % 7))] if i % 3 else [] for i, t in enumerate(tokens)}
-    meta = {"s": 'x\\"]}' * 5}
-    path = write(tmp_path, {"results": results, "meta": meta})
+    path = write(tmp_path, {"meta": {"s": '\\"]}'}, "results": results})
     expected = load_detections(path, sample_tokens=tokens)
     only_piecewise(monkeypatch)
     monkeypatch.setattr(J, "_CHUNK_BYTES", 7)
