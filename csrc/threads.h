@@ -28,6 +28,14 @@ namespace nutrack {
 
 int host_threads(int64_t work, int64_t min_work_per_thread);
 
+// host_threads, with helpers only on CPUs idle at the call (the runnable tasks of
+// /proc/loadavg, read per call, ~10 us). For loops that join their threads many times a call
+// (voxelize: six passes): each join waits for a helper that shares its core with another
+// process, so under a competing process two threads took longer than one (voxelize 300k:
+// 22 ms against 12 ms). Loops joined once (points_in_boxes, affinity) gain from the share of
+// the busy core they get and use host_threads.
+int host_threads_on_idle_cpus(int64_t work, int64_t min_work_per_thread);
+
 // Runs body(chunk, worker) for every chunk of [0, chunks) on up to `threads` threads: the
 // caller (worker 0) and threads - 1 helpers (workers 1 ...), each taking the next chunk from
 // a shared counter. Returns when every chunk is done. Chunks run in no particular order: a

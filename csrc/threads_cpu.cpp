@@ -1,5 +1,6 @@
 #include "threads.h"
 
+#include <cstdio>
 #include <cstdlib>
 
 #ifdef __linux__
@@ -31,6 +32,26 @@ int64_t omp_num_threads() {
   return end != value && parsed > 0 ? parsed : 0;
 }
 
+// The CPUs not running another task now: the CPUs minus the other runnable tasks of
+// /proc/loadavg ("0.52 0.40 0.31 3/812 4242": 3 runnable, the caller among them), the
+// caller's own CPU included. All of them when that cannot be read.
+int64_t cpus_not_busy(int64_t cpus) {
+#ifdef __linux__
+  std::FILE* file = std::fopen("/proc/loadavg", "r");
+  if (file == nullptr) return cpus;
+  double one, five, fifteen;
+  long long runnable = 0, total = 0;
+  const int read = std::fscanf(file, "%lf %lf %lf %lld/%lld", &one, &five, &fifteen, &runnable,
+                               &total);
+  std::fclose(file);
+  if (read != 5 || runnable < 1) return cpus;
+  const int64_t others = runnable - 1;
+  return others >= cpus ? 1 : cpus - others;
+#else
+  return cpus;
+#endif
+}
+
 }  // namespace
 
 int host_threads(int64_t work, int64_t min_work_per_thread) {
@@ -41,6 +62,13 @@ int host_threads(int64_t work, int64_t min_work_per_thread) {
   if (limit > 0 && limit < threads) threads = limit;
   if (by_work < threads) threads = by_work;
   return threads > 1 ? static_cast<int>(threads) : 1;
+}
+
+int host_threads_on_idle_cpus(int64_t work, int64_t min_work_per_thread) {
+  const int threads = host_threads(work, min_work_per_thread);
+  if (threads == 1) return 1;
+  const int64_t free = cpus_not_busy(cpus_available());
+  return free < threads ? static_cast<int>(free) : threads;
 }
 
 }  // namespace nutrack

@@ -168,7 +168,8 @@ void voxelize_assign_cpu(const float* points, int64_t n, int64_t point_stride,
     offsets = one_cloud;
     num_clouds = 1;
   }
-  const int threads = host_threads(n, kMinPerThread);
+  // Five passes, five joins: helpers only on idle CPUs (threads.h).
+  const int threads = host_threads_on_idle_cpus(n, kMinPerThread);
   const int64_t chunks = threads == 1 ? 1 : std::min(threads * kChunksPerThread, kMaxChunks);
   const int bucket_bits = bucket_bits_for(n);
   const int64_t buckets = int64_t{1} << bucket_bits;
@@ -256,7 +257,7 @@ void voxelize_assign_cpu(const float* points, int64_t n, int64_t point_stride,
     ws.starts[v] = running;
     running += num_points[v];
   }
-  parallel_ranges(host_threads(n, kMinPerThread), n, kDynamicChunk,
+  parallel_ranges(threads, n, kDynamicChunk,
                   [&](int64_t begin, int64_t end, int) {
                     for (int64_t i = begin; i < end; ++i) {
                       const Placement place = ws.placement[i];
@@ -267,7 +268,8 @@ void voxelize_assign_cpu(const float* points, int64_t n, int64_t point_stride,
                     }
                   });
   const int64_t width = cloud_column ? 4 : 3;
-  parallel_ranges(host_threads(num_voxels, kMinPerThread), num_voxels, kDynamicChunk,
+  parallel_ranges(std::min(threads, host_threads(num_voxels, kMinPerThread)), num_voxels,
+                  kDynamicChunk,
                   [&](int64_t begin, int64_t end, int) {
                     for (int64_t v = begin; v < end; ++v) {
                       const int64_t first = ws.order[ws.starts[v]];
