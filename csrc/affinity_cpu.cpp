@@ -11,16 +11,16 @@ namespace nutrack {
 namespace {
 
 // The pairs a thread takes at least (threads.h): below, one thread is faster than starting
-// helpers, and it cannot stall behind a descheduled helper on a busy machine (measured: a
-// 0.5 ms call took 12 ms on a loaded 2-core box with spinning OpenMP workers): the trackers
-// call the op per frame and per class on small matrices. On one core a GIoU pair costs ~35-40 ns
-// (boxes apart) to ~105 ns (overlapping), an IoU pair ~2-3 ns when apart (most pairs of a
-// scene) to ~40 ns, a centre distance ~1.5 ns; each is ~0.07-0.7 ms of single-threaded work.
+// helpers, and it cannot stall behind a helper that shares its core with another process:
+// the trackers call the op per frame and per class on small matrices (at 2^11 GIoU pairs a
+// thread, the filter tracker lost 1.35x under one competing process). On one core a GIoU pair
+// costs ~35-40 ns (boxes apart) to ~105 ns (overlapping), an IoU pair ~2-3 ns when apart (most
+// pairs of a scene) to ~40 ns, a centre distance ~1.5 ns; each is ~0.3-1 ms of work.
 template <int Metric>
 constexpr int64_t min_pairs_per_thread() {
-  return Metric == metric::center_distance ? (int64_t{1} << 19)
-         : (Metric == metric::giou_bev || Metric == metric::giou_3d) ? (int64_t{1} << 11)
-                                                                      : (int64_t{1} << 15);
+  return Metric == metric::center_distance ? (int64_t{1} << 20)
+         : (Metric == metric::giou_bev || Metric == metric::giou_3d) ? (int64_t{1} << 13)
+                                                                      : (int64_t{1} << 17);
 }
 
 // One row: box a against every box of b.
