@@ -568,20 +568,31 @@ def status(key):
             return int(line.split()[1]) / 1024.0
 if sys.argv[3] == "whole":
     D.PIECEWISE_MIN_BYTES = float("inf")
+if sys.argv[3] == "piecewise-numba-loaded":  # numba and the scan's kernel loaded before, not counted
+    import io
+    from nutrack.data.jsonfile import scan_events
+    scan_events(io.BytesIO(b"{}"), 2)
 tokens = json.load(open(sys.argv[2] + ".tokens"))
 rss0 = status("VmRSS:")
 t0, c0 = time.perf_counter(), time.process_time()
 dets = D.load_detections(sys.argv[2], sample_tokens=tokens)
 t1, c1 = time.perf_counter(), time.process_time()
+arrays = sum(a.nbytes for d in dets.values() for a in (d.boxes, d.velocities, d.scores, d.classes))
 print(json.dumps(dict(boxes=dets.num_boxes, module=D.__file__, rss_before_mib=rss0, peak_mib=status("VmHWM:"),
+                      arrays_mib=arrays / 2 ** 20,
                       rss_after_mib=status("VmRSS:"), wall_s=t1 - t0, cpu_s=c1 - c0)))
 """
 
 
-def detections_bench(boxes: int, out: str, before_src: Optional[str] = None, repeat: int = 2) -> None:
+DET_READERS = ("piecewise", "piecewise-numba-loaded", "whole", "before")
+
+
+def detections_bench(boxes: int, out: str, before_src: Optional[str] = None, repeat: int = 2,
+                     readers=DET_READERS) -> None:
     """Peak RSS and time of :func:`nutrack.data.load_detections` on a file of ``boxes`` boxes at
-    500 a sample, each read in a fresh interpreter: this tree piecewise (the default for files of
-    8 MiB or more) and read whole, and ``before_src`` (a checkout of an older tree) if given."""
+    500 a sample, each read in a fresh interpreter by each of ``readers``: this tree piecewise
+    (the default for files of 8 MiB or more), the same with numba imported beforehand, this
+    tree reading whole, and ``before_src`` (a checkout of an older tree) if given."""
     os.makedirs(out, exist_ok=True)
     path = os.path.join(out, f"detections-{boxes}.json")
     if not os.path.exists(path + ".tokens"):
@@ -590,13 +601,14 @@ def detections_bench(boxes: int, out: str, before_src: Optional[str] = None, rep
             json.dump(tokens, f)
     size_mib = os.path.getsize(path) / 2 ** 20
     print(f"{path}: {boxes} boxes, {size_mib:.0f} MiB; load average {_loadavg()}", flush=True)
-    variants = [("piecewise", ROOT, "piecewise"), ("whole", ROOT, "whole")]
-    if before_src:
+    variants = [(r, ROOT, r) for r in readers if r != "before"]
+    if before_src and "before" in readers:
         variants.append(("before", before_src, "whole"))
     subprocess.run([sys.executable, "-c", _LOAD_CHILD, ROOT, path, "piecewise"], check=True,
                    stdout=subprocess.DEVNULL)  # numba compiles the scan once, into its cache
-    print("| reader | boxes | peak - start MiB | kept MiB | growth / file | bytes a box (peak) | wall s | CPU s |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| reader | boxes | peak - start MiB | kept MiB | arrays MiB | growth / file | bytes a box (peak) | wall s "
+          "| CPU s |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for _ in range(repeat):
         for name, src, mode in variants:
             res = subprocess.run([sys.executable, "-c", _LOAD_CHILD, src, path, mode], check=True,
@@ -605,7 +617,7 @@ def detections_bench(boxes: int, out: str, before_src: Optional[str] = None, rep
             assert r["module"].startswith(src), r["module"]  # the tree meant, not an installed one
             grow = r["peak_mib"] - r["rss_before_mib"]
             print(f"| {name} | {r['boxes']} | {grow:.0f} | {r['rss_after_mib'] - r['rss_before_mib']:.0f} | "
-                  f"{grow / size_mib:.2f}x | {grow * 2 ** 20 / r['boxes']:.0f} | {r['wall_s']:.1f} | "
+                  f"{r['arrays_mib']:.0f} | {grow / size_mib:.2f}x | {grow * 2 ** 20 / r['boxes']:.0f} | {r['wall_s']:.1f} | "
                   f"{r['cpu_s']:.1f} |", flush=True)
     print(f"load average after: {_loadavg()}")
 
@@ -633,6 +645,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--detections-bench", type=int, metavar="BOXES",
                    help="only measure load_detections' peak memory and time on a file of BOXES boxes, 500 a sample")
     p.add_argument("--before-src", help="with --detections-bench: also an older tree (e.g. from git archive)")
+    p.add_argument("--readers", nargs="+", choices=DET_READERS, default=list(DET_READERS),
+                   help="with --detections-bench: the readers to measure")
     p.add_argument("--stage", help=argparse.SUPPRESS)
     p.add_argument("--spec", help=argparse.SUPPRESS)
     p.add_argument("--result", help=argparse.SUPPRESS)
@@ -643,7 +657,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         merge_bench()
         return 0
     if a.detections_bench:
-        detections_bench(a.detections_bench, a.out, a.before_src)
+        detections_bench(a.detections_bench, a.out, a.before_src, readers=a.readers)
         return 0
     if a.frames_bench:
         frames_bench(a)

@@ -223,6 +223,18 @@ def _scan_chunk_py(buf, offset, state, pos, kind, level, n):
                     pos[n], kind[n], level[n] = offset + i - 1, c, depth
                     n += 1
             continue
+        if depth > _MAX_LEVEL:  # deep inside a value (most bytes): only strings and brackets matter
+            if c == _QUOTE:
+                in_str = 1
+            elif c == _LBRACE or c == _LBRACKET:
+                depth += 1
+                deepest = max(deepest, depth)
+            elif c == _RBRACE or c == _RBRACKET:
+                depth -= 1
+                if depth == _MAX_LEVEL:
+                    pos[n], kind[n], level[n] = offset + i - 1, c, depth
+                    n += 1
+            continue
         space = c == 32 or c == 9 or c == 10 or c == 13  # JSON's four whitespace bytes
         structural = (c == _QUOTE or c == _COLON or c == _COMMA or c == _LBRACE or c == _RBRACE
                       or c == _LBRACKET or c == _RBRACKET)
