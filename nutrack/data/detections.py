@@ -13,7 +13,9 @@ sample token, the box index and the field at fault. :func:`write_tracking_result
 the tracking-submission format the devkit's ``TrackingEval`` reads, atomically.
 
 Parsing (orjson when installed, a size cap, repeated sample keys caught) lives in
-:mod:`nutrack.data.jsonfile`; writing goes through :mod:`nutrack._io`. The limits on values no
+:mod:`nutrack.data.jsonfile`; files of :data:`PIECEWISE_MIN_BYTES` or more are parsed a sample
+at a time, each sample's boxes turned into arrays before the next is parsed, so that memory
+holds the arrays rather than the whole file's JSON objects (same results, same errors); writing goes through :mod:`nutrack._io`. The limits on values no
 real box can have are :data:`MAX_ABS_COORDINATE`, :data:`SIZE_RANGE` and
 :data:`MAX_ABS_VELOCITY` (see docs/data.md).
 """

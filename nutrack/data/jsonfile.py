@@ -10,6 +10,11 @@ sample twice (the second time with ``[]``) would lose that sample's boxes withou
 :func:`may_have_repeated_keys` is a cheap test (one regular-expression scan of the bytes, a few
 per cent of the parse) that a parsed table of lists lost nothing; when it cannot vouch for the
 table, :func:`parse_json_strict` re-parses with a hook that records every repeated key.
+
+A parsed file takes 5-8 times its size in Python objects; for large files :func:`scan_events`
+and :func:`object_members` find the byte ranges of the top-level members and of the samples
+of ``results`` without parsing them, so that a caller parses one piece at a time
+(:func:`loads_piece`; see ``_read_frames_piecewise`` in :mod:`nutrack.data.detections`).
 """
 from __future__ import annotations
 
@@ -171,7 +176,7 @@ def may_have_repeated_keys(raw: bytes, table: dict) -> bool:
 # --------------------------------------------------------------------------------------
 # Reading a large file a piece at a time
 # --------------------------------------------------------------------------------------
-# A parsed JSON file takes five to six times its size in Python objects, so a 5 GB detection
+# A parsed JSON file takes five to eight times its size in Python objects, so a 5 GB detection
 # file cannot be parsed whole on a 24 GB machine. Instead, a scan of the bytes (a numba loop,
 # a chunk at a time) lists the file's skeleton down to a depth of two -- the top-level object,
 # its members, and the members of the objects among them (the samples of 'results') -- and each
