@@ -12,8 +12,9 @@ namespace nutrack {
 namespace {
 
 // A thread takes at least this many points: below, starting helpers costs more than the
-// work (see threads.h).
-constexpr int64_t kMinPointsPerThread = 8192;
+// work (threads.h; a one-sweep cloud, 34k points x 50 boxes, measured 0.48 ms on two threads
+// and 0.36 ms on numba's one).
+constexpr int64_t kMinPointsPerThread = 32768;
 // Points go through in blocks: first every point's cell and the range of that cell's box list
 // (independent loads, which the CPU overlaps), keeping only the points whose cell lists a box
 // (branch-free); then the box tests of those points. Each point still tests its cell's boxes
