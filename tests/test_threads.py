@@ -65,7 +65,7 @@ def test_answers_do_not_depend_on_the_threads():
     """Each op on a problem large enough for a team, on all CPUs and pinned to one."""
     rng = np.random.default_rng(7)
     boxes = random_boxes(rng, 300, extent=40)
-    points = rng.uniform(-40, 40, (120_000, 5)).astype(np.float32)
+    points = rng.uniform(-40, 40, (200_000, 5)).astype(np.float32)  # >= 2 threads everywhere
     points[:, 2] = rng.uniform(-3, 3, len(points))
 
     def run_all():
