@@ -23,9 +23,10 @@ int cpus_available() {
   return count > 0 ? static_cast<int>(count) : 1;
 }
 
-// OMP_NUM_THREADS as a positive number (its first entry, as OpenMP reads "4,2"), else 0.
-int64_t omp_num_threads() {
-  const char* value = std::getenv("OMP_NUM_THREADS");
+// The environment variable `name` as a positive number (its first entry: OpenMP reads
+// OMP_NUM_THREADS="4,2" as 4), else 0.
+int64_t positive_env(const char* name) {
+  const char* value = std::getenv(name);
   if (value == nullptr) return 0;
   char* end = nullptr;
   const long long parsed = std::strtoll(value, &end, 10);
@@ -55,10 +56,12 @@ int64_t cpus_not_busy(int64_t cpus) {
 }  // namespace
 
 int host_threads(int64_t work, int64_t min_work_per_thread) {
+  const int64_t forced = positive_env("NUTRACK_THREADS");
+  if (forced > 0) return static_cast<int>(forced < 1024 ? forced : 1024);
   const int64_t by_work = min_work_per_thread > 0 ? work / min_work_per_thread : work;
   if (by_work < 2) return 1;  // before any system call: most calls of the trackers end here
   int64_t threads = cpus_available();
-  const int64_t limit = omp_num_threads();
+  const int64_t limit = positive_env("OMP_NUM_THREADS");
   if (limit > 0 && limit < threads) threads = limit;
   if (by_work < threads) threads = by_work;
   return threads > 1 ? static_cast<int>(threads) : 1;
@@ -66,7 +69,7 @@ int host_threads(int64_t work, int64_t min_work_per_thread) {
 
 int host_threads_on_idle_cpus(int64_t work, int64_t min_work_per_thread) {
   const int threads = host_threads(work, min_work_per_thread);
-  if (threads == 1) return 1;
+  if (threads == 1 || positive_env("NUTRACK_THREADS") > 0) return threads;
   const int64_t free = cpus_not_busy(cpus_available());
   return free < threads ? static_cast<int>(free) : threads;
 }

@@ -11,7 +11,7 @@ import sys
 import numpy as np
 import pytest
 
-from nutrack.ops import _backend, pairwise_affinity, points_in_boxes, voxelize
+from nutrack.ops import _backend, pairwise_affinity, points_in_boxes, points_in_boxes_all, voxelize
 from tests._helpers import random_boxes
 
 pytestmark = pytest.mark.skipif(not _backend.has_cpu(), reason="needs the C++ backend")
@@ -52,6 +52,7 @@ def test_affinity_is_read_on_every_call():
 
 
 def test_omp_num_threads_caps_the_team():
+    """In a fresh process: the variable as a user sets it before starting Python."""
     code = "import nutrack._C as C; print(C.host_threads(work=10**9, min_work_per_thread=1))"
     env = dict(os.environ, OMP_NUM_THREADS="1")
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
@@ -59,24 +60,46 @@ def test_omp_num_threads_caps_the_team():
     assert out.stdout.strip() == "1"
 
 
-@pytest.mark.skipif(not HAS_AFFINITY or len(os.sched_getaffinity(0)) < 2,
-                    reason="needs sched_setaffinity and two CPUs")
-def test_answers_do_not_depend_on_the_threads():
-    """Each op on a problem large enough for a team, on all CPUs and pinned to one."""
+def test_nutrack_threads_forces_the_count(monkeypatch):
+    monkeypatch.setenv("NUTRACK_THREADS", "3")
+    assert host_threads(1, 8192) == 3  # whatever the size
+    monkeypatch.setenv("NUTRACK_THREADS", "1")
+    assert host_threads(10**9, 1) == 1
+
+
+def _every_op(points, boxes):
+    vox = voxelize(points, [0.2, 0.2, 8.0], [-40, -40, -5, 40, 40, 3], max_points=8,
+                   max_voxels=60_000, backend="cpu")
+    return [points_in_boxes(points, boxes, backend="cpu"),
+            points_in_boxes_all(points, boxes, sparse=True, backend="cpu"),
+            pairwise_affinity(boxes, boxes, metric="giou_bev", backend="cpu"),
+            vox.voxels, vox.coors, vox.num_points]
+
+
+@pytest.mark.parametrize("n", [5_000, 200_000])
+def test_answers_do_not_depend_on_the_threads(monkeypatch, n):
+    """Each op with 1, 2 and 3 threads (NUTRACK_THREADS), small and large problems: the
+    chunks, not the threads, decide where each result goes."""
     rng = np.random.default_rng(7)
     boxes = random_boxes(rng, 300, extent=40)
-    points = rng.uniform(-40, 40, (200_000, 5)).astype(np.float32)  # >= 2 threads everywhere
+    points = rng.uniform(-40, 40, (n, 5)).astype(np.float32)
     points[:, 2] = rng.uniform(-3, 3, len(points))
+    monkeypatch.setenv("NUTRACK_THREADS", "1")
+    one = _every_op(points, boxes)
+    for threads in ("2", "3"):
+        monkeypatch.setenv("NUTRACK_THREADS", threads)
+        for a, b in zip(one, _every_op(points, boxes)):
+            np.testing.assert_array_equal(a, b)
 
-    def run_all():
-        vox = voxelize(points, [0.2, 0.2, 8.0], [-40, -40, -5, 40, 40, 3], max_points=8,
-                       max_voxels=60_000, backend="cpu")
-        return [points_in_boxes(points, boxes, backend="cpu"),
-                pairwise_affinity(boxes, boxes, metric="giou_bev", backend="cpu"),
-                vox.voxels, vox.coors, vox.num_points]
 
-    everywhere = run_all()
+@pytest.mark.skipif(not HAS_AFFINITY or len(os.sched_getaffinity(0)) < 2,
+                    reason="needs sched_setaffinity and two CPUs")
+def test_pinned_to_one_cpu_gives_the_same_answers():
+    rng = np.random.default_rng(8)
+    boxes = random_boxes(rng, 300, extent=40)
+    points = rng.uniform(-40, 40, (200_000, 5)).astype(np.float32)
+    everywhere = _every_op(points, boxes)
     with pinned_to_one_cpu():
-        pinned = run_all()
+        pinned = _every_op(points, boxes)
     for a, b in zip(everywhere, pinned):
         np.testing.assert_array_equal(a, b)
