@@ -22,6 +22,7 @@ from typing import Optional, Tuple
 import numpy as np
 
 from nutrack.data.classes import NUM_CLASSES
+from nutrack.model import _feature_kernels as _kernels
 
 __all__ = [
     "POINT_DIM",
@@ -29,6 +30,7 @@ __all__ = [
     "PAIR_DIM",
     "DEFAULT_GATES",
     "ObjectInputs",
+    "PointIndex",
     "gather_object_points",
     "object_geometry",
     "make_objects",
@@ -111,18 +113,55 @@ def _enlarged(boxes: np.ndarray) -> np.ndarray:
     return big
 
 
-def gather_object_points(points: Optional[np.ndarray], boxes: np.ndarray, max_points: int = 32
-                         ) -> Tuple[np.ndarray, np.ndarray]:
+class PointIndex:
+    """A frame's points binned into a BEV grid of ``cell`` metres (a counting sort by cell,
+    cloud order kept inside a cell), built once a frame and reused by every
+    :func:`gather_object_points` call on that frame's points.
+
+    Raises ValueError when a point's x, y or z is NaN or infinite (as ``points_in_boxes_all``)."""
+
+    __slots__ = ("points", "params", "nx", "ny", "cell_start", "order")
+
+    def __init__(self, points: np.ndarray, cell: float = 2.0):
+        pts = np.ascontiguousarray(points, dtype=np.float32)
+        if pts.ndim != 2 or pts.shape[1] < 3:
+            raise ValueError(f"points must have shape (N, >=3), got {pts.shape}")
+        if len(pts) and not _kernels.finite_xyz(pts):
+            raise ValueError("points coordinates contain NaN or infinite values")
+        self.points = pts
+        if len(pts):
+            x0, y0 = float(pts[:, 0].min()), float(pts[:, 1].min())
+            nx = int((float(pts[:, 0].max()) - x0) / cell) + 1
+            ny = int((float(pts[:, 1].max()) - y0) / cell) + 1
+        else:
+            x0 = y0 = 0.0
+            nx = ny = 1
+        self.params = np.array([x0, y0, 1.0 / cell], np.float64)
+        self.nx, self.ny = nx, ny
+        self.cell_start, self.order = _kernels.bin_points(pts, self.params, nx, ny)
+
+    def __len__(self) -> int:
+        return len(self.points)
+
+
+def gather_object_points(points, boxes: np.ndarray, max_points: int = 32) -> Tuple[np.ndarray, np.ndarray]:
     """Each box's own points, as network inputs in the box's local frame.
 
     Args:
-        points: ``(P, >=3)`` global-frame points (column 3, if present, is the intensity), or None.
+        points: ``(P, >=3)`` global-frame points (column 3, if present, is the intensity), a
+            :class:`PointIndex` of them (reused across calls on one frame), or None.
         boxes: ``(N, 7)`` global-frame boxes.
         max_points: at most this many points per object, chosen deterministically (evenly
             spaced over the object's points in cloud order).
 
     Returns:
         ``(N, K, POINT_DIM)`` float32 and ``(N, K)`` bool mask, ``K = max_points``.
+
+    A point belongs to a box when ``nutrack.ops.points_in_boxes_all`` says it lies in the box
+    enlarged by ``ENLARGE`` and 0.2 m: the same containment test (the ops' numba twin of the
+    C++ kernel, bit for bit), run in one numba pass over the boxes on the frame's
+    :class:`PointIndex`, which also writes the features (the numpy arithmetic of the
+    reference, operation for operation: float64, then rounded to float32).
     """
     boxes = np.ascontiguousarray(boxes, dtype=np.float32).reshape(-1, 7)
     n = len(boxes)
@@ -130,37 +169,15 @@ def gather_object_points(points: Optional[np.ndarray], boxes: np.ndarray, max_po
     mask = np.zeros((n, max_points), bool)
     if n == 0 or points is None or len(points) == 0 or max_points == 0:
         return out, mask
-    import nutrack.ops as ops
+    index = points if isinstance(points, PointIndex) else PointIndex(points)
+    from nutrack.ops._boxes import box_frames, validate_boxes
 
-    pts = np.ascontiguousarray(points, dtype=np.float32)
     big = _enlarged(boxes)
-    pairs = np.asarray(ops.points_in_boxes_all(pts[:, :3], big, sparse=True))
-    if len(pairs) == 0:
-        return out, mask
-    order = np.lexsort((pairs[:, 0], pairs[:, 1]))  # by box, then point
-    pi, bi = pairs[order, 0], pairs[order, 1]
-    counts = np.bincount(bi, minlength=n)
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    # rank of each pair within its box; keep evenly spaced ranks when a box has too many
-    rank = np.arange(len(bi)) - starts[bi]
-    cnt = counts[bi]
-    k = max_points
-    # objects with more than K points keep the ranks floor(j * cnt / K), j = 0..K-1 (integer maths)
-    slot_sub = (rank * k + cnt - 1) // np.maximum(cnt, 1)
-    sub = cnt > k
-    slot = np.where(sub, slot_sub, rank)
-    keep = np.where(sub, (slot_sub * cnt) // k == rank, True) & (slot < k)
-    pi, bi, slot = pi[keep], bi[keep], slot[keep]
-    d = pts[pi, :3].astype(np.float64) - boxes[bi, :3].astype(np.float64)
-    c, s = np.cos(boxes[bi, 6].astype(np.float64)), np.sin(boxes[bi, 6].astype(np.float64))
-    lx = c * d[:, 0] + s * d[:, 1]
-    ly = -s * d[:, 0] + c * d[:, 1]
-    lz = d[:, 2]
-    half = big[bi, 3:6].astype(np.float64) / 2.0
-    feat = np.stack([lx / half[:, 0], ly / half[:, 1], lz / half[:, 2], lx / 4.0, ly / 4.0, lz / 4.0,
-                     np.clip(pts[pi, 3] / 255.0, 0.0, 1.0) if pts.shape[1] > 3 else np.zeros(len(pi))], axis=1)
-    out[bi, slot] = feat.astype(np.float32)
-    mask[bi, slot] = True
+    frames = box_frames(validate_boxes(big))
+    yaw = boxes[:, 6].astype(np.float64)
+    _kernels.gather_points(index.points, index.points.shape[1] > 3, index.params, index.nx, index.ny,
+                           index.cell_start, index.order, frames, boxes, big, np.cos(yaw), np.sin(yaw),
+                           max_points, out, mask)
     return out, mask
 
 
@@ -255,10 +272,16 @@ def pair_geometry(pred_track_boxes: np.ndarray, track_vel: np.ndarray, dt: np.nd
     db = np.asarray(det_boxes, np.float32).reshape(-1, 7)
     ut, ti_u = np.unique(ti, return_inverse=True)
     ud, di_u = np.unique(di, return_inverse=True)
-    a_t, a_d = tb[ut], db[ud]
-    out[:, 0] = pair_metric(a_t, a_d, "center_distance")[ti_u, di_u] / 2.0
-    out[:, 1] = pair_metric(a_t, a_d, "giou_bev")[ti_u, di_u]
-    out[:, 2] = pair_metric(a_t, a_d, "iou_3d")[ti_u, di_u]
+    # pairwise_affinity's kernel on the boxes' frames, validated and framed once for the three
+    # metrics (frames_affinity: the same kernel call, the same matrices bit for bit)
+    from nutrack.ops._boxes import box_frames, validate_boxes
+    from nutrack.ops.affinity import frames_affinity
+
+    f_t = box_frames(validate_boxes(np.ascontiguousarray(tb[ut])))
+    f_d = box_frames(validate_boxes(np.ascontiguousarray(db[ud])))
+    out[:, 0] = frames_affinity(f_t, f_d, "center_distance")[ti_u, di_u] / 2.0
+    out[:, 1] = frames_affinity(f_t, f_d, "giou_bev")[ti_u, di_u]
+    out[:, 2] = frames_affinity(f_t, f_d, "iou_3d")[ti_u, di_u]
     t, d = tb[ti].astype(np.float64), db[di].astype(np.float64)
     out[:, 3] = np.abs(t[:, 2] - d[:, 2])
     out[:, 4:7] = np.log(np.maximum(d[:, 3:6], 1e-2) / np.maximum(t[:, 3:6], 1e-2))

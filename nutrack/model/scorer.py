@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from nutrack.model.checkpoint import CHECKPOINT_FORMAT, load_model
-from nutrack.model.features import candidate_pairs, make_objects, pair_geometry, predict_boxes
+from nutrack.model.features import PointIndex, candidate_pairs, make_objects, pair_geometry, predict_boxes
 from nutrack.model.network import AssociationNet, ModelConfig, object_tensors, pair_probabilities
 from nutrack.model.threads import torch_threads
 from nutrack.scoring import Scorer
@@ -63,12 +63,22 @@ class LearnedScorer(Scorer):
 
     # -- state -----------------------------------------------------------------------------
     def reset(self) -> None:
-        self._tracks: Dict[int, tuple] = {}  # id -> (box, vel, score, cls, feature, time)
-        self._det_cache: Dict[bytes, torch.Tensor] = {}  # this frame's detection features by row
+        # the tracks the scorer saw updated, as parallel arrays sorted by id: the box,
+        # velocity (NaN as 0) and time of the detection each was last updated with, and that
+        # detection's encoded features (rows of one tensor on the model's device)
+        self._ids = np.zeros(0, np.int64)
+        self._boxes = np.zeros((0, 7), np.float32)
+        self._vel = np.zeros((0, 2), np.float32)
+        self._time = np.zeros(0, np.float64)
+        self._feat: Optional[torch.Tensor] = None
+        # this frame's encoded detections (from __call__), found again in observe by their bytes
+        self._det_keys: Dict[bytes, int] = {}
+        self._det_feat: Optional[torch.Tensor] = None
         self._points_key = None
         self._points = None
 
-    def _frame_points(self, context) -> Optional[np.ndarray]:
+    def _frame_points(self, context) -> Optional[PointIndex]:
+        """The frame's points, loaded once a frame and binned once (:class:`PointIndex`)."""
         if not self.config.use_points or context is None:
             return None
         key = (context.sample_token, context.index, context.timestamp)
@@ -82,7 +92,8 @@ class LearnedScorer(Scorer):
 
                 raw = load_pcd_bin(context.frame.lidar_path)
                 pts = transform_points(raw[:, :4], context.frame.lidar_to_global).astype(np.float32)
-            self._points_key, self._points = key, pts
+            self._points_key = key
+            self._points = None if pts is None else PointIndex(pts)
         return self._points
 
     @staticmethod
@@ -90,11 +101,20 @@ class LearnedScorer(Scorer):
         frame = getattr(context, "frame", None) if context is not None else None
         return getattr(frame, "ego_to_global", None)
 
-    @torch.inference_mode()
     def _encode(self, boxes, vel, scores, classes, context) -> torch.Tensor:
         obj = make_objects(boxes, vel, scores, classes, self._pose(context), self._frame_points(context),
                            max_points=self.config.max_points)
         return self.model.encode(object_tensors(obj, self.device))
+
+    def _lookup(self, ids: np.ndarray) -> np.ndarray:
+        """Row of each id in the state arrays, -1 for ids the scorer has not seen updated."""
+        if len(self._ids) == 0:
+            return np.full(len(ids), -1, np.int64)
+        pos = np.minimum(np.searchsorted(self._ids, ids), len(self._ids) - 1)
+        return np.where(self._ids[pos] == ids, pos, -1)
+
+    def _index(self, rows: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(rows, np.int64)).to(self.device)
 
     # -- the scorer contract ---------------------------------------------------------------
     def __call__(self, tracks, detections, context, candidates: Optional[np.ndarray] = None) -> np.ndarray:
@@ -116,19 +136,16 @@ class LearnedScorer(Scorer):
         boxes = np.array(tracks.boxes, np.float32, copy=True)
         vel = np.nan_to_num(np.array(tracks.velocities, np.float32, copy=True))
         dt = np.zeros(m)
-        feats = [None] * m
-        unknown = []
-        for i, tid in enumerate(np.asarray(tracks.ids).tolist()):
-            st = self._tracks.get(int(tid))
-            if st is None:
-                unknown.append(i)
-                continue
-            boxes[i], vel[i], feats[i], dt[i] = st[0], st[1], st[4], now - st[5]
-        if unknown:  # tracks the scorer never saw updated: their predicted boxes, now
-            u = np.asarray(unknown)
-            f = self._encode(boxes[u], vel[u], np.asarray(tracks.scores)[u], np.asarray(tracks.classes)[u], context)
-            for k, i in enumerate(unknown):
-                feats[i] = f[k]
+        pos = self._lookup(np.asarray(tracks.ids, np.int64))
+        known = pos >= 0
+        unknown = np.flatnonzero(~known)
+        if len(unknown) < m:
+            rows = pos[known]
+            boxes[known], vel[known], dt[known] = self._boxes[rows], self._vel[rows], now - self._time[rows]
+        fu = None
+        if len(unknown):  # tracks the scorer never saw updated: their predicted boxes, now
+            fu = self._encode(boxes[unknown], vel[unknown], np.asarray(tracks.scores)[unknown],
+                              np.asarray(tracks.classes)[unknown], context)
         pred = predict_boxes(boxes, vel, dt)
         ti, di = candidate_pairs(pred, tracks.classes, detections.boxes, detections.classes, self.config.gates)
         if candidates is not None and len(ti):
@@ -142,43 +159,76 @@ class LearnedScorer(Scorer):
         if len(ti) == 0:
             return out
         fd = self._encode(detections.boxes, detections.velocities, detections.scores, detections.classes, context)
-        self._det_cache = {_row_key(detections, j): fd[j] for j in range(n)}
-        ft = torch.stack(feats)
+        self._det_keys = dict(zip(_row_keys(detections), range(n)))
+        self._det_feat = fd
+        if fu is None:
+            ft = self._feat[self._index(pos)]
+        elif len(unknown) == m:
+            ft = fu
+        else:
+            ft = fd.new_empty((m, fd.shape[1]))
+            ft[self._index(np.flatnonzero(known))] = self._feat[self._index(pos[known])]
+            ft[self._index(unknown)] = fu
         geo = pair_geometry(pred, vel, dt, detections.boxes, detections.velocities, ti, di,
                             time_since_update=np.asarray(tracks.time_since_update, np.float64))
-        ti_t = torch.from_numpy(ti).to(self.device)
-        logits = self.model.pair_logits(ft[ti_t], fd[torch.from_numpy(di).to(self.device)],
-                                        torch.from_numpy(geo).to(self.device))
+        ti_t = self._index(ti)
+        logits = self.model.pair_logits(ft[ti_t], fd[self._index(di)], torch.from_numpy(geo).to(self.device))
         nm = self.model.nomatch_logits(ft) if self.config.normalization == "softmax" else None
         prob = pair_probabilities(logits, nm, ti_t, m, self.config.normalization)
         out[ti, di] = prob.float().cpu().numpy()
         return out
 
     def _observe(self, track_ids, detection_index, detections, context) -> None:
-        ids = np.asarray(track_ids).reshape(-1)
+        ids = np.asarray(track_ids, np.int64).reshape(-1)
         di = np.asarray(detection_index, np.int64).reshape(-1)
         upd = np.flatnonzero(di >= 0)
-        keep = {int(t): self._tracks[int(t)] for t in ids.tolist() if int(t) in self._tracks}
+        pos = self._lookup(ids)
+        # live tracks the scorer knows and that were not updated keep their state; updated
+        # ones take their detection's
+        stay = np.flatnonzero((pos >= 0) & (di < 0))
+        new_ids = np.concatenate([ids[stay], ids[upd]])
+        order = np.argsort(new_ids, kind="stable")
+        d = di[upd]
+        feat_rows = []  # (tensor, rows) pieces in new_ids order, then sorted
+        if len(stay):
+            feat_rows.append(self._feat[self._index(pos[stay])])
         if len(upd):
-            d = di[upd]
             # features computed in __call__ this frame are reused; the others are computed now
-            cached = [self._det_cache.get(_row_key(detections, j)) for j in d.tolist()]
-            miss = [k for k, c in enumerate(cached) if c is None]
-            if miss:
+            keys = _row_keys(detections, d)
+            cached = np.array([self._det_keys.get(k, -1) for k in keys], np.int64)
+            miss = np.flatnonzero(cached < 0)
+            f = None
+            if len(miss) < len(d):
+                f = self._det_feat[self._index(np.maximum(cached, 0))]
+            if len(miss):
                 dm = d[miss]
                 fm = self._encode(detections.boxes[dm], detections.velocities[dm], detections.scores[dm],
                                   detections.classes[dm], context)
-                for r, k in enumerate(miss):
-                    cached[k] = fm[r]
-            f = cached
-            now = float(context.timestamp) if context is not None else 0.0
-            for k, (tid, j) in enumerate(zip(ids[upd].tolist(), d.tolist())):
-                keep[int(tid)] = (detections.boxes[j].copy(), np.nan_to_num(detections.velocities[j]).copy(),
-                                  float(detections.scores[j]), int(detections.classes[j]), f[k], now)
-        self._tracks = keep
-        self._det_cache = {}
+                if f is None:
+                    f = fm
+                else:
+                    f[self._index(miss)] = fm
+            feat_rows.append(f)
+        now = float(context.timestamp) if context is not None else 0.0
+        self._ids = new_ids[order]
+        self._boxes = np.concatenate([self._boxes[pos[stay]], np.asarray(detections.boxes, np.float32)[d]])[order]
+        self._vel = np.concatenate([self._vel[pos[stay]],
+                                    np.nan_to_num(np.asarray(detections.velocities, np.float32)[d])])[order]
+        self._time = np.concatenate([self._time[pos[stay]], np.full(len(d), now)])[order]
+        if feat_rows:
+            feat = feat_rows[0] if len(feat_rows) == 1 else torch.cat(feat_rows)
+            self._feat = feat[self._index(order)]
+        else:
+            self._feat = None
+        self._det_keys, self._det_feat = {}, None
 
 
-def _row_key(det, j: int) -> bytes:
-    return (det.boxes[j].tobytes() + det.velocities[j].tobytes() + det.scores[j].tobytes()
-            + det.classes[j].tobytes())
+def _row_keys(det, rows: Optional[np.ndarray] = None):
+    """The bytes of each detection row (box, velocity, score, class): a detection's identity
+    between ``__call__`` (the tracker's high detections) and ``observe`` (all of them)."""
+    cols = [np.ascontiguousarray(det.boxes), np.ascontiguousarray(det.velocities),
+            np.ascontiguousarray(det.scores).reshape(-1, 1), np.ascontiguousarray(det.classes).reshape(-1, 1)]
+    if rows is not None:
+        cols = [c[rows] for c in cols]
+    packed = np.concatenate([c.view(np.uint8).reshape(len(c), -1) for c in cols], axis=1)
+    return [r.tobytes() for r in packed]

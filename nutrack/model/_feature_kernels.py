@@ -1,0 +1,113 @@
+"""numba kernels behind :func:`nutrack.model.features.gather_object_points`.
+
+The containment test is the ops' own (``nutrack.ops._numba_points.point_in_box_frame``, the
+numba twin of the C++ kernel, bit for bit), so a box gets exactly the points that
+``points_in_boxes_all`` gives it; the features repeat the numpy reference's arithmetic
+operation for operation (float64 from the float32 inputs, rounded to float32 once at the end;
+no fastmath, so no contracted multiply-adds).
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from nutrack.ops._boxes import CX, CY, RX, RY
+from nutrack.ops._numba_points import point_in_box_frame
+
+# a box looks at the grid cells its BEV bounding box reaches, widened by this much (metres):
+# far more than the float32 rounding of the containment test's |p - centre| <= r
+_CELL_MARGIN = 0.01
+
+
+@njit(cache=True)
+def finite_xyz(points):
+    for i in range(points.shape[0]):
+        if not (np.isfinite(points[i, 0]) and np.isfinite(points[i, 1]) and np.isfinite(points[i, 2])):
+            return False
+    return True
+
+
+@njit(inline="always", cache=True)
+def _cell(v, origin, inv, size):
+    c = int(np.floor((np.float64(v) - origin) * inv))
+    return min(max(c, 0), size - 1)
+
+
+@njit(cache=True)
+def bin_points(points, params, nx, ny):
+    """``(cell_start (nx * ny + 1,), order (N,))``: the points of cell ``c`` (row-major, y
+    major) are ``order[cell_start[c]:cell_start[c + 1]]``, in cloud order."""
+    n = points.shape[0]
+    cells = np.empty(n, np.int64)
+    counts = np.zeros(nx * ny + 1, np.int64)
+    for i in range(n):
+        c = _cell(points[i, 1], params[1], params[2], ny) * nx + _cell(points[i, 0], params[0], params[2], nx)
+        cells[i] = c
+        counts[c + 1] += 1
+    for c in range(nx * ny):
+        counts[c + 1] += counts[c]
+    fill = counts[:-1].copy()
+    order = np.empty(n, np.int64)
+    for i in range(n):
+        order[fill[cells[i]]] = i
+        fill[cells[i]] += 1
+    return counts, order
+
+
+@njit(cache=True)
+def gather_points(points, has_intensity, params, nx, ny, cell_start, order, frames, boxes, big, cos_yaw, sin_yaw,
+                  k, out, mask):
+    """Fill ``out (M, k, 7)`` / ``mask (M, k)`` for the boxes: each box's points (those in its
+    enlarged box ``frames`` row) in cloud order, all of them when at most ``k``, else the ranks
+    ``r`` with ``(s * cnt) // k == r`` for ``s = (r * k + cnt - 1) // cnt`` (evenly spaced), in
+    slot ``s``; features as :func:`nutrack.model.features.gather_object_points` documents."""
+    found = np.empty(points.shape[0], np.int64)
+    x0, y0, inv = params[0], params[1], params[2]
+    four = 4.0
+    for b in range(frames.shape[0]):
+        cx, cy = np.float64(frames[b, CX]), np.float64(frames[b, CY])
+        rx, ry = np.float64(frames[b, RX]) + _CELL_MARGIN, np.float64(frames[b, RY]) + _CELL_MARGIN
+        ix0, ix1 = _cell(cx - rx, x0, inv, nx), _cell(cx + rx, x0, inv, nx)
+        iy0, iy1 = _cell(cy - ry, y0, inv, ny), _cell(cy + ry, y0, inv, ny)
+        m = 0
+        for iy in range(iy0, iy1 + 1):
+            for t in range(cell_start[iy * nx + ix0], cell_start[iy * nx + ix1 + 1]):
+                p = order[t]
+                if point_in_box_frame(points[p, 0], points[p, 1], points[p, 2], frames, b):
+                    found[m] = p
+                    m += 1
+        if m == 0:
+            continue
+        sel = np.sort(found[:m])
+        c, s = cos_yaw[b], sin_yaw[b]
+        h0, h1, h2 = np.float64(big[b, 3]) / 2.0, np.float64(big[b, 4]) / 2.0, np.float64(big[b, 5]) / 2.0
+        bx, by, bz = np.float64(boxes[b, 0]), np.float64(boxes[b, 1]), np.float64(boxes[b, 2])
+        for r in range(m):
+            if m > k:
+                slot = (r * k + m - 1) // m
+                if (slot * m) // k != r or slot >= k:
+                    continue
+            else:
+                slot = r
+                if slot >= k:
+                    continue
+            p = sel[r]
+            d0 = np.float64(points[p, 0]) - bx
+            d1 = np.float64(points[p, 1]) - by
+            d2 = np.float64(points[p, 2]) - bz
+            lx = c * d0 + s * d1
+            ly = -s * d0 + c * d1
+            out[b, slot, 0] = lx / h0
+            out[b, slot, 1] = ly / h1
+            out[b, slot, 2] = d2 / h2
+            out[b, slot, 3] = lx / four
+            out[b, slot, 4] = ly / four
+            out[b, slot, 5] = d2 / four
+            if has_intensity:
+                v = points[p, 3] / np.float32(255.0)
+                if v < np.float32(0.0):
+                    v = np.float32(0.0)
+                elif v > np.float32(1.0):
+                    v = np.float32(1.0)
+                out[b, slot, 6] = v
+            mask[b, slot] = True
