@@ -14,7 +14,8 @@ import numpy as np
 import torch
 
 from nutrack.model.checkpoint import CHECKPOINT_FORMAT, load_model
-from nutrack.model.features import PointIndex, candidate_pairs, make_objects, pair_geometry, predict_boxes
+from nutrack.model.features import (PointIndex, candidate_pairs, make_objects, nan_to_num, pair_geometry,
+                                    predict_boxes)
 from nutrack.model.network import AssociationNet, ModelConfig, object_tensors, pair_probabilities
 from nutrack.model.threads import torch_threads
 from nutrack.scoring import Scorer
@@ -134,7 +135,7 @@ class LearnedScorer(Scorer):
             return out
         now = float(context.timestamp)
         boxes = np.array(tracks.boxes, np.float32, copy=True)
-        vel = np.nan_to_num(np.array(tracks.velocities, np.float32, copy=True))
+        vel = nan_to_num(np.asarray(tracks.velocities, np.float32))
         dt = np.zeros(m)
         pos = self._lookup(np.asarray(tracks.ids, np.int64))
         known = pos >= 0
@@ -213,7 +214,7 @@ class LearnedScorer(Scorer):
         self._ids = new_ids[order]
         self._boxes = np.concatenate([self._boxes[pos[stay]], np.asarray(detections.boxes, np.float32)[d]])[order]
         self._vel = np.concatenate([self._vel[pos[stay]],
-                                    np.nan_to_num(np.asarray(detections.velocities, np.float32)[d])])[order]
+                                    nan_to_num(np.asarray(detections.velocities, np.float32)[d])])[order]
         self._time = np.concatenate([self._time[pos[stay]], np.full(len(d), now)])[order]
         if feat_rows:
             feat = feat_rows[0] if len(feat_rows) == 1 else torch.cat(feat_rows)
