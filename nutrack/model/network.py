@@ -8,6 +8,7 @@ from typing import Dict, Optional, Tuple
 import numpy as np
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from nutrack.data.classes import NUM_CLASSES
 from nutrack.model.features import DEFAULT_GATES, GEOM_DIM, PAIR_DIM, POINT_DIM, ObjectInputs
@@ -61,13 +62,31 @@ class ModelConfig:
         return cls(**{k: v for k, v in d.items() if k in names})
 
 
+class _Sequential(nn.Sequential):
+    """``nn.Sequential`` whose Linear and ReLU layers run as the functions their ``forward``
+    calls (``F.linear``, ``torch.relu``): the same results, without a module call per layer,
+    which costs more than the layer itself on the tracker's tens of objects a frame. Other
+    layers are called as modules; the parameters and their names are nn.Sequential's."""
+
+    def forward(self, x):
+        for layer in self:
+            kind = type(layer)
+            if kind is nn.Linear:
+                x = F.linear(x, layer.weight, layer.bias)
+            elif kind is nn.ReLU and not layer.inplace:
+                x = torch.relu(x)
+            else:
+                x = layer(x)
+        return x
+
+
 def _mlp(*sizes: int, last_act: bool = True) -> nn.Sequential:
     layers = []
     for i in range(len(sizes) - 1):
         layers.append(nn.Linear(sizes[i], sizes[i + 1]))
         if i < len(sizes) - 2 or last_act:
             layers.append(nn.ReLU())
-    return nn.Sequential(*layers)
+    return _Sequential(*layers)
 
 
 class AssociationNet(nn.Module):
@@ -88,8 +107,8 @@ class AssociationNet(nn.Module):
         self.class_embed = nn.Embedding(NUM_CLASSES, c.class_dim)
         self.object_mlp = _mlp(GEOM_DIM + c.class_dim + c.point_hidden, 2 * c.hidden, c.hidden)
         self.pair_geo = _mlp(PAIR_DIM, c.hidden)
-        self.pair_mlp = nn.Sequential(_mlp(4 * c.hidden, 2 * c.hidden, c.hidden), nn.Linear(c.hidden, 1))
-        self.nomatch = nn.Sequential(_mlp(c.hidden, c.hidden), nn.Linear(c.hidden, 1))
+        self.pair_mlp = _Sequential(_mlp(4 * c.hidden, 2 * c.hidden, c.hidden), nn.Linear(c.hidden, 1))
+        self.nomatch = _Sequential(_mlp(c.hidden, c.hidden), nn.Linear(c.hidden, 1))
 
     # -- features ---------------------------------------------------------------------------
     def encode(self, obj: Dict[str, torch.Tensor]) -> torch.Tensor:
