@@ -577,9 +577,15 @@ rss0 = status("VmRSS:")
 t0, c0 = time.perf_counter(), time.process_time()
 dets = D.load_detections(sys.argv[2], sample_tokens=tokens)
 t1, c1 = time.perf_counter(), time.process_time()
-arrays = sum(a.nbytes for d in dets.values() for a in (d.boxes, d.velocities, d.scores, d.classes))
+import hashlib
+digest, arrays = hashlib.sha256(), 0
+for token, d in dets.items():
+    digest.update(token.encode())
+    for a in (d.boxes, d.velocities, d.scores, d.classes):
+        digest.update(a.tobytes())
+        arrays += a.nbytes
 print(json.dumps(dict(boxes=dets.num_boxes, module=D.__file__, rss_before_mib=rss0, peak_mib=status("VmHWM:"),
-                      arrays_mib=arrays / 2 ** 20,
+                      arrays_mib=arrays / 2 ** 20, sha256=digest.hexdigest(),
                       rss_after_mib=status("VmRSS:"), wall_s=t1 - t0, cpu_s=c1 - c0)))
 """
 
@@ -609,6 +615,7 @@ def detections_bench(boxes: int, out: str, before_src: Optional[str] = None, rep
     print("| reader | boxes | peak - start MiB | kept MiB | arrays MiB | growth / file | bytes a box (peak) | wall s "
           "| CPU s |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    digests = set()
     for _ in range(repeat):
         for name, src, mode in variants:
             res = subprocess.run([sys.executable, "-c", _LOAD_CHILD, src, path, mode], check=True,
@@ -616,10 +623,12 @@ def detections_bench(boxes: int, out: str, before_src: Optional[str] = None, rep
             r = json.loads(res.stdout.strip().splitlines()[-1])
             assert r["module"].startswith(src), r["module"]  # the tree meant, not an installed one
             grow = r["peak_mib"] - r["rss_before_mib"]
+            digests.add(r["sha256"])
             print(f"| {name} | {r['boxes']} | {grow:.0f} | {r['rss_after_mib'] - r['rss_before_mib']:.0f} | "
                   f"{r['arrays_mib']:.0f} | {grow / size_mib:.2f}x | {grow * 2 ** 20 / r['boxes']:.0f} | {r['wall_s']:.1f} | "
                   f"{r['cpu_s']:.1f} |", flush=True)
-    print(f"load average after: {_loadavg()}")
+    print(f"load average after: {_loadavg()}; the readers' arrays (sha256 of tokens and bytes) are "
+          f"{'identical' if len(digests) == 1 else 'DIFFERENT: ' + ', '.join(sorted(digests))}")
 
 
 def main(argv: Optional[List[str]] = None) -> int:
