@@ -625,8 +625,8 @@ def detections_bench(boxes: int, out: str, before_src: Optional[str] = None, rep
             grow = r["peak_mib"] - r["rss_before_mib"]
             digests.add(r["sha256"])
             print(f"| {name} | {r['boxes']} | {grow:.0f} | {r['rss_after_mib'] - r['rss_before_mib']:.0f} | "
-                  f"{r['arrays_mib']:.0f} | {grow / size_mib:.2f}x | {grow * 2 ** 20 / r['boxes']:.0f} | {r['wall_s']:.1f} | "
-                  f"{r['cpu_s']:.1f} |", flush=True)
+                  f"{r['arrays_mib']:.0f} | {grow / size_mib:.2f}x | {grow * 2 ** 20 / r['boxes']:.0f} | "
+                  f"{r['wall_s']:.1f} | {r['cpu_s']:.1f} |", flush=True)
     print(f"load average after: {_loadavg()}; the readers' arrays (sha256 of tokens and bytes) are "
           f"{'identical' if len(digests) == 1 else 'DIFFERENT: ' + ', '.join(sorted(digests))}")
 

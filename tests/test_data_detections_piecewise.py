@@ -187,7 +187,8 @@ def skeleton(text: bytes):
     for ks, ke, vs, ve, first in top:
         key = json.loads(text[ks:ke])
         if key == "results":
-            out[key] = {json.loads(text[a:b]): json.loads(text[c:d]) for a, b, c, d, _ in J.object_members(events, first)[0]}
+            samples = J.object_members(events, first)[0]
+            out[key] = {json.loads(text[a:b]): json.loads(text[c:d]) for a, b, c, d, _ in samples}
         else:
             out[key] = json.loads(text[vs:ve])
     return out
@@ -239,3 +240,12 @@ def test_large_file_is_never_read_whole(tmp_path, monkeypatch):
     dets = load_detections(path, sample_tokens=tokens)
     assert dets.num_boxes == 300 * 100
     np.testing.assert_array_equal(dets[tokens[-1]].boxes[:, 0], np.float32(299.0))
+
+
+def test_a_sample_repeated_after_a_value_that_is_not_a_list(tmp_path, monkeypatch):
+    """The first value lost to the repeat is not a list, which the whole-file path's cheap
+    count (may_have_repeated_keys) does not see; the piecewise reader lists every key."""
+    text = '{"meta": {}, "results": {"%s": 5, "%s": [], "%s": []}}' % (TOK_A, TOK_B, TOK_A)
+    only_piecewise(monkeypatch)
+    with pytest.raises(SubmissionFormatError, match=f"sample '{TOK_A}'.*more than once"):
+        load_detections(write(tmp_path, text), sample_tokens=TOKENS)

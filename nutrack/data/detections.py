@@ -15,9 +15,9 @@ the tracking-submission format the devkit's ``TrackingEval`` reads, atomically.
 Parsing (orjson when installed, a size cap, repeated sample keys caught) lives in
 :mod:`nutrack.data.jsonfile`; files of :data:`PIECEWISE_MIN_BYTES` or more are parsed a sample
 at a time, each sample's boxes turned into arrays before the next is parsed, so that memory
-holds the arrays rather than the whole file's JSON objects (same results, same errors); writing goes through :mod:`nutrack._io`. The limits on values no
-real box can have are :data:`MAX_ABS_COORDINATE`, :data:`SIZE_RANGE` and
-:data:`MAX_ABS_VELOCITY` (see docs/data.md).
+holds the arrays rather than the whole file's JSON objects (same results, same errors).
+Writing goes through :mod:`nutrack._io`. The limits on values no real box can have are
+:data:`MAX_ABS_COORDINATE`, :data:`SIZE_RANGE` and :data:`MAX_ABS_VELOCITY` (see docs/data.md).
 """
 
 from __future__ import annotations
@@ -513,8 +513,9 @@ def _read_skeleton(f, size: int) -> Tuple[dict, list, list]:
 
 def _read_frames_piecewise(v: _Validator, size: int, expected, allow_missing: bool, what: str, convert):
     """:func:`_read_frames` for a large file, holding one sample's JSON objects at a time: a
-    5 GB file parsed whole takes ~5.7x its size, more than a 24 GB machine has. The same
-    checks in the same order, and the same messages, as the whole-file path."""
+    5 GB file parsed whole takes 5.7-7.7x its size, more than a 24 GB machine has. The same
+    checks in the same order, and the same messages, as the whole-file path (which misses a
+    repeated sample whose first value is not a list; this catches it)."""
     with open(v.path, "rb") as f:
         others, tokens, samples = _read_skeleton(f, size)
         done = 0
