@@ -263,13 +263,20 @@ def candidate_pairs(pred_track_boxes: np.ndarray, track_classes: np.ndarray, det
 
 def pair_geometry(pred_track_boxes: np.ndarray, track_vel: np.ndarray, dt: np.ndarray,
                   det_boxes: np.ndarray, det_vel: np.ndarray, ti: np.ndarray, di: np.ndarray,
-                  time_since_update: Optional[np.ndarray] = None) -> np.ndarray:
+                  time_since_update: Optional[np.ndarray] = None, track_classes: Optional[np.ndarray] = None,
+                  det_classes: Optional[np.ndarray] = None) -> np.ndarray:
     """``(P, PAIR_DIM)`` float32 for the pairs ``(ti[k], di[k])``.
 
     Columns: motion-compensated BEV centre distance /2 (``pairwise_affinity``
     ``center_distance`` of the predicted track boxes), ``giou_bev``, ``iou_3d``, |dz|, log size
     ratios (3), cos and sin of the heading difference, velocity difference /5, the time gap
     ``dt`` (s) of the track, frames since the track's last update /5.
+
+    ``track_classes`` / ``det_classes`` (optional, both or neither): the boxes' classes, when
+    every pair is of one class (as :func:`candidate_pairs` gives them; a ValueError otherwise):
+    the affinity kernel then evaluates same-class (track, detection) pairs only instead of
+    every pair of the boxes taking part, with the same values (a pair's affinity depends on
+    its two boxes only).
     """
     p = len(ti)
     out = np.zeros((p, PAIR_DIM), np.float32)
@@ -277,18 +284,26 @@ def pair_geometry(pred_track_boxes: np.ndarray, track_vel: np.ndarray, dt: np.nd
         return out
     tb = np.asarray(pred_track_boxes, np.float32).reshape(-1, 7)
     db = np.asarray(det_boxes, np.float32).reshape(-1, 7)
-    ut, ti_u = np.unique(ti, return_inverse=True)
-    ud, di_u = np.unique(di, return_inverse=True)
     # pairwise_affinity's kernel on the boxes' frames, validated and framed once for the three
     # metrics (frames_affinity: the same kernel call, the same matrices bit for bit)
     from nutrack.ops._boxes import box_frames, validate_boxes
     from nutrack.ops.affinity import frames_affinity
 
-    frames = box_frames(validate_boxes(np.concatenate([tb[ut], db[ud]])))
-    f_t, f_d = frames[:len(ut)], frames[len(ut):]
-    out[:, 0] = frames_affinity(f_t, f_d, "center_distance")[ti_u, di_u] / 2.0
-    out[:, 1] = frames_affinity(f_t, f_d, "giou_bev")[ti_u, di_u]
-    out[:, 2] = frames_affinity(f_t, f_d, "iou_3d")[ti_u, di_u]
+    if track_classes is not None:
+        ca = np.ascontiguousarray(track_classes, np.int64).reshape(-1)
+        cb = np.ascontiguousarray(det_classes, np.int64).reshape(-1)
+        if not np.array_equal(ca[ti], cb[di]):
+            raise ValueError("pair_geometry: with classes given, every pair must be of one class")
+        frames = box_frames(validate_boxes(np.concatenate([tb, db])))
+        f_t, f_d, rows, cols = frames[:len(tb)], frames[len(tb):], ti, di
+    else:
+        ut, rows = np.unique(ti, return_inverse=True)
+        ud, cols = np.unique(di, return_inverse=True)
+        frames = box_frames(validate_boxes(np.concatenate([tb[ut], db[ud]])))
+        f_t, f_d, ca, cb = frames[:len(ut)], frames[len(ut):], None, None
+    out[:, 0] = frames_affinity(f_t, f_d, "center_distance", ca, cb)[rows, cols] / 2.0
+    out[:, 1] = frames_affinity(f_t, f_d, "giou_bev", ca, cb)[rows, cols]
+    out[:, 2] = frames_affinity(f_t, f_d, "iou_3d", ca, cb)[rows, cols]
     t, d = tb[ti].astype(np.float64), db[di].astype(np.float64)
     out[:, 3] = np.abs(t[:, 2] - d[:, 2])
     out[:, 4:7] = np.log(np.maximum(d[:, 3:6], 1e-2) / np.maximum(t[:, 3:6], 1e-2))

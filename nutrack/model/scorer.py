@@ -171,7 +171,8 @@ class LearnedScorer(Scorer):
             ft[self._index(np.flatnonzero(known))] = self._feat[self._index(pos[known])]
             ft[self._index(unknown)] = fu
         geo = pair_geometry(pred, vel, dt, detections.boxes, detections.velocities, ti, di,
-                            time_since_update=np.asarray(tracks.time_since_update, np.float64))
+                            time_since_update=np.asarray(tracks.time_since_update, np.float64),
+                            track_classes=tracks.classes, det_classes=detections.classes)
         ti_t = self._index(ti)
         logits = self.model.pair_logits(ft[ti_t], fd[self._index(di)], torch.from_numpy(geo).to(self.device))
         nm = self.model.nomatch_logits(ft) if self.config.normalization == "softmax" else None
