@@ -215,3 +215,84 @@ def test_tracking_speed_embedded_val(benchmark, embedded_val, method, case):
     print(f"\n{method}, {case}: {fps:,.0f} frames/s (median of 5 rounds) over {frames} frames, "
           f"{per_frame:.0f} detections/frame")
     assert boxes > 0
+
+
+# -- the learned tracker on the embedded val, points counted (issue 11, item 4) ---------------
+from benchmarks.conftest import cuda_ready  # noqa: E402  (this section's own import)
+
+LEARNED_REPEATS = 5  # passes over the 80 val frames a round
+
+
+@pytest.fixture(scope="module")
+def embedded_val_frames():
+    """The embedded val split's dataset and its scenes' frames (detections, poses, lidar paths)."""
+    from nutrack.data import NuScenesData, load_detections
+    from nutrack.data.synth import default_dataset
+
+    ds = default_dataset()
+    data = NuScenesData(ds.dataroot, ds.version)
+    dets = load_detections(ds.detections[ds.val_split], data, ds.val_split)
+    return data, [list(scene.frames) for scene in data.scenes(ds.val_split, dets)]
+
+
+def learned_scorer(device: str):
+    """The scorer of ``$NUTRACK_BENCH_CHECKPOINT`` (a checkpoint of ``python -m nutrack.train``)
+    when set, else the default network untrained (seed 0; its scores pass the default threshold
+    on most candidate pairs, which keeps as many tracks alive as a trained one). Returns the
+    scorer and a label for it."""
+    import torch
+
+    from nutrack.model import AssociationNet, LearnedScorer, ModelConfig, load_scorer
+
+    path = os.environ.get("NUTRACK_BENCH_CHECKPOINT")
+    if path:
+        return load_scorer(path, device=device), f"checkpoint {path}"
+    torch.manual_seed(0)
+    return LearnedScorer(AssociationNet(ModelConfig()).to(device).eval(), device=device), "untrained, seed 0"
+
+
+def run_learned(tracker, data, scenes, repeats: int = 1, nsweeps: int = 1):
+    """``repeats`` passes over the scenes as ``track_frames`` steps them: each frame's lidar
+    points loaded by ``NuScenesData.lidar_points`` when the scorer asks (inside the timed part)."""
+    from nutrack.scoring import FrameContext
+
+    boxes = 0
+    for _ in range(repeats):
+        for frames in scenes:
+            tracker.reset()
+            prev = None
+            for i, f in enumerate(frames):
+                ts = f.timestamp * 1e-6
+                ctx = FrameContext(timestamp=ts, time_lag=0.0 if prev is None else ts - prev, index=i,
+                                   sample_token=f.sample_token, frame=f,
+                                   points=lambda f=f: data.lidar_points(f, nsweeps=nsweeps))
+                prev = ts
+                boxes += len(tracker.step(f.detections, ts, ctx))
+    return boxes
+
+
+@pytest.mark.parametrize("device", ["cpu"] + (["cuda"] if cuda_ready() else []))
+def test_learned_tracking_speed_embedded_val(benchmark, embedded_val_frames, device):
+    """The learned tracker (the filter's life cycle, the network as stage-1 scorer) on the
+    embedded val, each frame's point loading and encoding counted; single-threaded on the CPU
+    (torch: the scorer's 1 thread; nutrack's kernels and numba: single_thread). Goal: >= 1,000
+    frames/s on the CPU."""
+    from nutrack.tracking.filter import FilterTracker
+    from nutrack.tracking.run import learned_params
+
+    data, scenes = embedded_val_frames
+    scorer, label = learned_scorer(device)
+    tracker = FilterTracker(learned_params(), scorer=scorer)
+    n_frames = sum(len(f) for f in scenes)
+    benchmark.group = "learned tracking, embedded val, points loaded and encoded, single-threaded"
+    benchmark.extra_info["impl"] = f"learned-{device}"
+    with single_thread():
+        run_learned(tracker, data, scenes, 2)  # warm-up: numba compilation, torch's first calls
+        boxes = benchmark.pedantic(run_learned, args=(tracker, data, scenes, LEARNED_REPEATS), rounds=5,
+                                   iterations=1)
+    frames = LEARNED_REPEATS * n_frames
+    fps = frames / benchmark.stats.stats.median
+    benchmark.extra_info.update({"frames": frames, "frames_per_second": round(fps, 1), "model": label,
+                                 "boxes_out": boxes})
+    print(f"\nlearned ({device}, {label}): {fps:,.0f} frames/s (median of 5 rounds) over {frames} frames")
+    assert boxes > 0
