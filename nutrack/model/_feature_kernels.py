@@ -34,10 +34,18 @@ def _cell(v, origin, inv, size):
 
 
 @njit(cache=True)
-def bin_points(points, params, nx, ny):
-    """``(cell_start (nx * ny + 1,), order (N,))``: the points of cell ``c`` (row-major, y
-    major) are ``order[cell_start[c]:cell_start[c + 1]]``, in cloud order."""
+def bin_points(points, cell):
+    """``(params [x0, y0, 1 / cell], nx, ny, cell_start (nx * ny + 1,), order (N,))`` for N > 0
+    points with finite x, y: the grid from the points' lowest x, y, and the points of cell
+    ``c`` (row-major, y major) as ``order[cell_start[c]:cell_start[c + 1]]``, in cloud order."""
     n = points.shape[0]
+    xmin, xmax, ymin, ymax = points[0, 0], points[0, 0], points[0, 1], points[0, 1]
+    for i in range(1, n):
+        xmin, xmax = min(xmin, points[i, 0]), max(xmax, points[i, 0])
+        ymin, ymax = min(ymin, points[i, 1]), max(ymax, points[i, 1])
+    params = np.array([np.float64(xmin), np.float64(ymin), 1.0 / cell])
+    nx = int((np.float64(xmax) - params[0]) / cell) + 1
+    ny = int((np.float64(ymax) - params[1]) / cell) + 1
     cells = np.empty(n, np.int64)
     counts = np.zeros(nx * ny + 1, np.int64)
     for i in range(n):
@@ -51,7 +59,7 @@ def bin_points(points, params, nx, ny):
     for i in range(n):
         order[fill[cells[i]]] = i
         fill[cells[i]] += 1
-    return counts, order
+    return params, nx, ny, counts, order
 
 
 @njit(cache=True)
@@ -111,3 +119,25 @@ def gather_points(points, has_intensity, params, nx, ny, cell_start, order, fram
                     v = np.float32(1.0)
                 out[b, slot, 6] = v
             mask[b, slot] = True
+
+
+@njit(cache=True)
+def pair_columns(tb, db, tv, dv, dt, tsu, ti, di, out, ratio, dyaw, dvel):
+    """The arithmetic columns of :func:`nutrack.model.features.pair_geometry` for pairs
+    ``(ti, di)``, as its numpy code computes them (float64 from the float32 boxes): |dz| into
+    ``out[:, 3]``, the time gap and frames since the update into ``out[:, 10:12]`` (``tsu``
+    None: left 0); the inputs of its transcendental columns into ``ratio (P, 3)`` (size
+    ratios, for np.log), ``dyaw (P,)`` (for np.cos / np.sin) and ``dvel (2, P)`` (for
+    np.hypot), which stay numpy's."""
+    floor = 1e-2
+    for k in range(ti.shape[0]):
+        i, j = ti[k], di[k]
+        out[k, 3] = abs(np.float64(tb[i, 2]) - np.float64(db[j, 2]))
+        for c in range(3):
+            ratio[k, c] = max(np.float64(db[j, 3 + c]), floor) / max(np.float64(tb[i, 3 + c]), floor)
+        dyaw[k] = np.float64(db[j, 6]) - np.float64(tb[i, 6])
+        dvel[0, k] = tv[i, 0] - dv[j, 0]
+        dvel[1, k] = tv[i, 1] - dv[j, 1]
+        out[k, 10] = dt[i]
+        if tsu is not None:
+            out[k, 11] = tsu[i] / 5.0

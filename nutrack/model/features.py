@@ -37,7 +37,8 @@ __all__ = [
     "predict_boxes",
     "candidate_pairs",
     "pair_geometry",
-    "affinity",
+    "pair_metric",
+    "nan_to_num",
 ]
 
 #: per-point inputs: local x, y, z normalised by the (enlarged) half extents, local x, y, z
@@ -137,15 +138,10 @@ class PointIndex:
             raise ValueError("points coordinates contain NaN or infinite values")
         self.points = pts
         if len(pts):
-            x0, y0 = float(pts[:, 0].min()), float(pts[:, 1].min())
-            nx = int((float(pts[:, 0].max()) - x0) / cell) + 1
-            ny = int((float(pts[:, 1].max()) - y0) / cell) + 1
+            self.params, self.nx, self.ny, self.cell_start, self.order = _kernels.bin_points(pts, float(cell))
         else:
-            x0 = y0 = 0.0
-            nx = ny = 1
-        self.params = np.array([x0, y0, 1.0 / cell], np.float64)
-        self.nx, self.ny = nx, ny
-        self.cell_start, self.order = _kernels.bin_points(pts, self.params, nx, ny)
+            self.params, self.nx, self.ny = np.array([0.0, 0.0, 1.0 / cell]), 1, 1
+            self.cell_start, self.order = np.zeros(2, np.int64), np.zeros(0, np.int64)
 
     def __len__(self) -> int:
         return len(self.points)
@@ -304,16 +300,17 @@ def pair_geometry(pred_track_boxes: np.ndarray, track_vel: np.ndarray, dt: np.nd
     out[:, 0] = frames_affinity(f_t, f_d, "center_distance", ca, cb)[rows, cols] / 2.0
     out[:, 1] = frames_affinity(f_t, f_d, "giou_bev", ca, cb)[rows, cols]
     out[:, 2] = frames_affinity(f_t, f_d, "iou_3d", ca, cb)[rows, cols]
-    t, d = tb[ti].astype(np.float64), db[di].astype(np.float64)
-    out[:, 3] = np.abs(t[:, 2] - d[:, 2])
-    out[:, 4:7] = np.log(np.maximum(d[:, 3:6], 1e-2) / np.maximum(t[:, 3:6], 1e-2))
-    dyaw = d[:, 6] - t[:, 6]
+    # the arithmetic in one numba pass; the transcendentals stay numpy's, on arrays of the
+    # shapes the numpy code gave them (numba's libm calls need not match numpy's SIMD ones)
+    ratio, dyaw, dvel = np.empty((p, 3)), np.empty(p), np.empty((2, p))
+    tsu = None if time_since_update is None else np.ascontiguousarray(time_since_update, np.float64).reshape(-1)
+    _kernels.pair_columns(tb, db, nan_to_num(np.asarray(track_vel, np.float64).reshape(-1, 2)),
+                          nan_to_num(np.asarray(det_vel, np.float64).reshape(-1, 2)),
+                          np.ascontiguousarray(np.broadcast_to(np.asarray(dt, np.float64), (len(tb),))),
+                          tsu, np.ascontiguousarray(ti, np.int64), np.ascontiguousarray(di, np.int64), out, ratio,
+                          dyaw, dvel)
+    out[:, 4:7] = np.log(ratio)
     out[:, 7] = np.cos(dyaw)
     out[:, 8] = np.sin(dyaw)
-    tv = nan_to_num(np.asarray(track_vel, np.float64).reshape(-1, 2))[ti]
-    dv = nan_to_num(np.asarray(det_vel, np.float64).reshape(-1, 2))[di]
-    out[:, 9] = np.hypot(*(tv - dv).T) / 5.0
-    out[:, 10] = np.broadcast_to(np.asarray(dt, np.float64), (len(tb),))[ti]
-    if time_since_update is not None:
-        out[:, 11] = np.asarray(time_since_update, np.float64).reshape(-1)[ti] / 5.0
+    out[:, 9] = np.hypot(dvel[0], dvel[1]) / 5.0
     return out
