@@ -17,6 +17,8 @@ from nutrack.ops._numba_points import point_in_box_frame
 # a box looks at the grid cells its BEV bounding box reaches, widened by this much (metres):
 # far more than the float32 rounding of the containment test's |p - centre| <= r
 _CELL_MARGIN = 0.01
+# a box's points are put in cloud order by a sort up to this many, by a scan of flags beyond
+_SORT_LIMIT = 128
 
 
 @njit(cache=True)
@@ -63,6 +65,27 @@ def bin_points(points, cell):
 
 
 @njit(cache=True)
+def _in_cloud_order(found, m, flags):
+    """``found[:m]`` (distinct point indices) in increasing order: sorted when few; when many
+    (a box near the sensor holds thousands of points), flagged and read back by one scan of
+    their index range, which costs less than the sort. ``flags`` is all False again after."""
+    if m <= _SORT_LIMIT:
+        return np.sort(found[:m])
+    lo, hi = found[0], found[0]
+    for r in range(m):
+        p = found[r]
+        flags[p] = True
+        lo, hi = min(lo, p), max(hi, p)
+    r = 0
+    for p in range(lo, hi + 1):
+        if flags[p]:
+            flags[p] = False
+            found[r] = p
+            r += 1
+    return found[:m]
+
+
+@njit(cache=True)
 def gather_points(points, has_intensity, params, nx, ny, cell_start, order, frames, boxes, big, cos_yaw, sin_yaw,
                   k, out, mask):
     """Fill ``out (M, k, 7)`` / ``mask (M, k)`` for the boxes: each box's points (those in its
@@ -70,6 +93,7 @@ def gather_points(points, has_intensity, params, nx, ny, cell_start, order, fram
     ``r`` with ``(s * cnt) // k == r`` for ``s = (r * k + cnt - 1) // cnt`` (evenly spaced), in
     slot ``s``; features as :func:`nutrack.model.features.gather_object_points` documents."""
     found = np.empty(points.shape[0], np.int64)
+    flags = np.zeros(points.shape[0], np.bool_)
     x0, y0, inv = params[0], params[1], params[2]
     four = 4.0
     for b in range(frames.shape[0]):
@@ -86,7 +110,7 @@ def gather_points(points, has_intensity, params, nx, ny, cell_start, order, fram
                     m += 1
         if m == 0:
             continue
-        sel = np.sort(found[:m])
+        sel = _in_cloud_order(found, m, flags)
         c, s = cos_yaw[b], sin_yaw[b]
         h0, h1, h2 = np.float64(big[b, 3]) / 2.0, np.float64(big[b, 4]) / 2.0, np.float64(big[b, 5]) / 2.0
         bx, by, bz = np.float64(boxes[b, 0]), np.float64(boxes[b, 1]), np.float64(boxes[b, 2])
