@@ -128,50 +128,67 @@ class SynthConfig:
 
 @dataclass(frozen=True)
 class DetectorNoise:
-    """Parameters of the CenterPoint-like detection simulator (defaults documented in
-    docs/data.md). Per-class tuples follow :data:`nutrack.data.classes.TRACKING_CLASSES`
-    (car, truck, bus, trailer, pedestrian, motorcycle, bicycle). ``r`` is the BEV
-    distance to the ego in metres, ``pts`` the annotation's lidar point count."""
+    """Parameters of the CenterPoint-like detection simulator, calibrated so that the embedded
+    val split scores like real CenterPoint on nuScenes val (the table in docs/data.md gives
+    each figure, real and synthetic, and the knobs behind it).
 
-    # detection probability: p_max * (1 - exp(-(pts + pts_bias) / pts_scale)) * range term
-    p_max: Tuple[float, ...] = (0.97, 0.90, 0.95, 0.80, 0.92, 0.85, 0.82)
-    pts_scale: Tuple[float, ...] = (4.0, 6.0, 6.0, 8.0, 2.5, 3.0, 3.0)
+    Per-class tuples follow :data:`nutrack.data.classes.DETECTION_CLASSES` (car, truck, bus,
+    trailer, construction_vehicle, pedestrian, motorcycle, bicycle, traffic_cone, barrier).
+    ``r`` is the BEV distance to the ego in metres, ``pts`` the annotation's lidar point
+    count (few when far or occluded), ``v`` the object's speed in m/s."""
+
+    # recall: p_max * (1 - exp(-(pts + pts_bias) / pts_scale)) * exp(-max(r - range_free, 0) / range_decay)
+    p_max: Tuple[float, ...] = (0.96, 0.86, 0.93, 0.80, 0.62, 0.93, 0.88, 0.82, 0.92, 0.90)
+    pts_scale: Tuple[float, ...] = (5.0, 8.0, 8.0, 10.0, 14.0, 3.0, 4.0, 5.0, 2.5, 3.5)
     pts_bias: float = 0.4
-    range_free: float = 30.0        # no range penalty closer than this
-    range_decay: float = 90.0       # beyond: * exp(-(r - range_free) / range_decay)
-    # localisation noise (Gaussian, per axis): sigma = pos_sigma + pos_sigma_per_m * r
-    pos_sigma: float = 0.08
-    pos_sigma_per_m: float = 0.005
-    z_sigma: float = 0.08
-    outlier_prob: float = 0.02      # position error x outlier_scale
-    outlier_scale: float = 5.0
-    size_log_sigma: float = 0.06    # multiplicative size noise exp(N(0, s))
-    yaw_sigma: Tuple[float, ...] = (0.04, 0.05, 0.04, 0.06, 0.30, 0.10, 0.15)
+    range_free: float = 25.0
+    range_decay: float = 70.0
+    # misses inside tracks: a detected object drops out for a run of frames (mean miss_run_frames)
+    miss_run_prob: float = 0.04
+    miss_run_frames: float = 2.0
+    # localisation (per axis): sigma = pos_sigma[class] * (1 + pos_sigma_per_m * r), outliers x outlier_scale
+    pos_sigma: Tuple[float, ...] = (0.14, 0.26, 0.28, 0.40, 0.52, 0.11, 0.16, 0.14, 0.10, 0.15)
+    pos_sigma_per_m: float = 0.02
+    z_sigma: float = 0.10
+    outlier_prob: float = 0.03
+    outlier_scale: float = 4.0
+    # size: multiplicative exp(N(0, size_log_sigma[class])) per extent
+    size_log_sigma: Tuple[float, ...] = (0.09, 0.12, 0.11, 0.12, 0.28, 0.17, 0.15, 0.16, 0.20, 0.17)
+    # heading: N(0, yaw_sigma[class] + yaw_sigma_per_m * r), and 180-degree flips
+    yaw_sigma: Tuple[float, ...] = (0.06, 0.08, 0.05, 0.20, 0.45, 0.30, 0.20, 0.30, 0.0, 0.08)
     yaw_sigma_per_m: float = 0.002
-    heading_flip: Tuple[float, ...] = (0.03, 0.04, 0.03, 0.05, 0.10, 0.06, 0.08)
-    vel_sigma: float = 0.15         # per axis, m/s; + vel_sigma_per_m * r
-    vel_sigma_per_m: float = 0.008
-    vel_outlier_prob: float = 0.03
-    vel_outlier_sigma: float = 1.5
+    heading_flip: Tuple[float, ...] = (0.03, 0.05, 0.02, 0.10, 0.25, 0.10, 0.06, 0.12, 0.0, 0.0)
+    # velocity (per axis), heavy-tailed: (vel_sigma + vel_sigma_speed * v + vel_sigma_per_m * r) * t(vel_df)
+    vel_sigma: Tuple[float, ...] = (0.10, 0.10, 0.12, 0.10, 0.06, 0.12, 0.15, 0.10, 0.0, 0.0)
+    vel_sigma_speed: float = 0.06
+    vel_sigma_per_m: float = 0.003
+    vel_df: float = 3.0
+    # attributes: the probability that a detection's attribute is not the object's
+    attr_error: Tuple[float, ...] = (0.15, 0.17, 0.25, 0.14, 0.25, 0.10, 0.22, 0.03, 0.0, 0.0)
     # class confusion: (true, predicted, probability)
     confusion: Tuple[Tuple[str, str, float], ...] = (
-        ("car", "truck", 0.04), ("truck", "car", 0.08), ("bus", "truck", 0.06),
-        ("trailer", "truck", 0.08), ("bicycle", "motorcycle", 0.10), ("motorcycle", "bicycle", 0.10),
+        ("car", "truck", 0.03), ("truck", "car", 0.08), ("truck", "construction_vehicle", 0.03),
+        ("bus", "truck", 0.06), ("trailer", "truck", 0.08), ("construction_vehicle", "truck", 0.15),
+        ("bicycle", "motorcycle", 0.10), ("motorcycle", "bicycle", 0.08), ("barrier", "traffic_cone", 0.01),
     )
-    # scores: sigmoid(score_bias + score_pts * log1p(pts) - score_range * r / 50 + N(0, score_noise))
-    score_bias: float = -0.6
-    score_pts: float = 0.75
+    # scores: sigmoid(score_bias[class] + score_pts * log1p(pts) - score_range * r / 50 + N(0, score_noise))
+    score_bias: Tuple[float, ...] = (-0.4, -1.0, -0.6, -1.2, -1.8, -0.6, -0.9, -1.2, -0.5, -0.7)
+    score_pts: float = 0.65
     score_range: float = 0.8
     score_noise: float = 1.0
     confused_score_factor: float = 0.6
-    duplicate_prob: float = 0.04    # a second box near a true positive
+    # duplicates: a second box near a true positive, scored x U(duplicate_score)
+    duplicate_prob: float = 0.06
     duplicate_sigma: float = 0.6
-    duplicate_score: Tuple[float, float] = (0.1, 0.5)  # x the original's score, uniform
-    # false positives: Poisson per frame anywhere within fp_range, plus persistent sources
-    fp_rate: float = 10.0
+    duplicate_score: Tuple[float, float] = (0.1, 0.5)
+    # false positives near real objects: another class's box on the object
+    near_fp_prob: float = 0.05
+    near_fp_score: Tuple[float, float] = (0.05, 0.45)
+    # false positives in clutter: Poisson per frame within fp_range, plus persistent sources
+    fp_rate: float = 25.0
     fp_range: float = 55.0
-    fp_score_beta: Tuple[float, float] = (1.2, 8.0)
-    fp_hard_prob: float = 0.15      # FPs scored like true ones: Beta(2, 3)
-    fp_sources_per_scene: int = 5   # static clutter detected again and again
-    fp_source_prob: float = 0.4
-    fp_class_prior: Tuple[float, ...] = (0.45, 0.12, 0.02, 0.03, 0.28, 0.05, 0.05)
+    fp_score_beta: Tuple[float, float] = (1.2, 9.0)
+    fp_hard_prob: float = 0.10      # FPs scored like true ones: Beta(2, 3)
+    fp_sources_per_scene: int = 6   # static clutter detected again and again (ghost tracks)
+    fp_source_prob: float = 0.45
+    fp_class_prior: Tuple[float, ...] = (0.30, 0.10, 0.02, 0.03, 0.03, 0.22, 0.04, 0.05, 0.11, 0.10)
