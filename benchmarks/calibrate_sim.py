@@ -45,7 +45,7 @@ def _parse_overrides(items):
     out = {}
     for item in items:
         name, _, value = item.partition("=")
-        parts = [float(v) for v in value.split(",")]
+        parts = [int(v) if v.lstrip("-").isdigit() else float(v) for v in value.split(",")]
         out[name] = tuple(parts) if len(parts) > 1 else parts[0]
     return out
 
@@ -61,7 +61,7 @@ def _one_seed(args, noise, seed: int) -> dict:
     root = _dataset(args.work, cfg)
     split = cfg.splits()[1]
     data = NuScenesData(root, cfg.version)
-    out = os.path.join(args.work, f"run-{seed}")
+    out = os.path.join(args.work, f"run-{os.path.basename(root)}-{os.getpid()}")
     os.makedirs(out, exist_ok=True)
     det_path = os.path.join(out, "detections.json")
     write_detections(det_path, simulate_detections(data, split, noise, seed=seed), data.sample_tokens(split))
