@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import zlib
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Dict, List, Tuple
 
 import numpy as np
@@ -117,11 +117,34 @@ def simulate_detections(data, split: str, noise: DetectorNoise = DetectorNoise()
     for scene in data.scenes(split, progress=progress):
         rng = np.random.default_rng([seed, zlib.crc32(scene.name.encode()), 7])
         sources = sim.false_positive_sources(rng, scene)
-        missing: Dict[str, int] = {}  # instance token -> frames it stays missed
+        memory = _SceneMemory()
         for frame in scene.frames:
             frames[frame.sample_token] = sim.frame(rng, detection_truth(data, frame.sample_token),
-                                                   frame.ego_translation, sources, missing)
+                                                   frame.ego_translation, sources, memory)
     return DetectionSet(frames, dict(DEFAULT_META), "")
+
+
+@dataclass
+class _SceneMemory:
+    """What the simulated detector carries from frame to frame of a scene, by instance token:
+    the frames an object stays missed, and its last (unit-variance) error draws."""
+
+    missing: Dict[str, int] = field(default_factory=dict)
+    errors: Dict[str, np.ndarray] = field(default_factory=dict)
+
+    def correlated(self, instances, fresh: np.ndarray, rho: float) -> np.ndarray:
+        """Each row of ``fresh`` (unit-variance draws, one row per instance) as the next step
+        of that instance's AR(1) error ``rho * last + sqrt(1 - rho^2) * fresh``: the same
+        spread in every frame, but errors that persist (a detector errs alike on the same
+        object in consecutive frames), which filtering cannot average away."""
+        out = fresh.copy()
+        keep = math.sqrt(max(1.0 - rho * rho, 0.0))
+        for i, inst in enumerate(instances):
+            last = self.errors.get(inst)
+            if last is not None:
+                out[i] = rho * last + keep * fresh[i]
+            self.errors[inst] = out[i]
+        return out
 
 
 def _attribute_from_motion(cls: np.ndarray, speed: np.ndarray) -> np.ndarray:
@@ -157,6 +180,7 @@ class _Simulator:
         self.p_max, self.pts_scale, self.pos_sig = arr("p_max"), arr("pts_scale"), arr("pos_sigma")
         self.size_sig, self.yaw_sig, self.flip_p = arr("size_log_sigma"), arr("yaw_sigma"), arr("heading_flip")
         self.vel_sig, self.attr_err, self.score_bias = arr("vel_sigma"), arr("attr_error"), arr("score_bias")
+        self.miss_run_p = arr("miss_run_prob")
         self.fp_prior = arr("fp_class_prior") / np.sum(nz.fp_class_prior)
 
     def false_positive_sources(self, rng, scene) -> dict:
@@ -171,10 +195,10 @@ class _Simulator:
         size = self.mean_size[cls] * np.exp(rng.normal(0, 0.1, size=(n_src, 3)))
         return dict(xy=xy, cls=cls, yaw=yaw, size=size)
 
-    def frame(self, rng, gt: DetectionTruth, ego, sources: dict, missing: Dict[str, int]) -> LabelledDetections:
-        """One sample's detections, sorted by score, at most 500. ``missing`` carries the
-        runs of misses from frame to frame."""
-        tp = self._true_positives(rng, gt, ego, missing)
+    def frame(self, rng, gt: DetectionTruth, ego, sources: dict, memory: _SceneMemory) -> LabelledDetections:
+        """One sample's detections, sorted by score, at most 500. ``memory`` carries the runs
+        of misses and the correlated errors from frame to frame."""
+        tp = self._true_positives(rng, gt, ego, memory)
         parts: List[_Part] = [tp]
         for part in (self._duplicates(rng, tp), self._near_false_positives(rng, gt),
                      self._random_false_positives(rng, ego), self._source_detections(rng, ego, sources)):
@@ -197,7 +221,7 @@ class _Simulator:
         p_det = self.p_max[c] * (1.0 - np.exp(-(gt.num_pts + nz.pts_bias) / self.pts_scale[c]))
         p_det *= np.exp(-np.maximum(r - nz.range_free, 0.0) / nz.range_decay)
         hit = rng.random(len(gt)) < p_det
-        run_start = rng.random(len(gt)) < nz.miss_run_prob
+        run_start = rng.random(len(gt)) < self.miss_run_p[c]
         run_len = rng.geometric(1.0 / max(nz.miss_run_frames, 1.0), size=len(gt))
         for i, inst in enumerate(gt.instance_tokens.tolist()):
             left = missing.get(inst, 0)
@@ -209,26 +233,29 @@ class _Simulator:
                 missing[inst] = int(run_len[i]) - 1
         return np.flatnonzero(hit)
 
-    def _true_positives(self, rng, gt: DetectionTruth, ego, missing: Dict[str, int]) -> _Part:
+    def _true_positives(self, rng, gt: DetectionTruth, ego, memory: _SceneMemory) -> _Part:
         """The detected objects with their noisy boxes, velocities, (possibly confused)
         classes, attributes and scores."""
         nz = self.nz
         r = np.hypot(gt.boxes[:, 0] - ego[0], gt.boxes[:, 1] - ego[1])
-        idx = self._detected(rng, gt, r, missing)
+        idx = self._detected(rng, gt, r, memory.missing)
         m = len(idx)
+        # x, y, yaw, vx, vy errors (unit spread), correlated in time per object
+        unit = np.concatenate([rng.normal(0, 1, size=(m, 3)), rng.standard_t(nz.vel_df, size=(m, 2))], axis=1)
+        unit = memory.correlated(gt.instance_tokens[idx].tolist(), unit, nz.error_corr)
         boxes = gt.boxes[idx].copy()
         rr, cls, pts = r[idx], gt.classes[idx], gt.num_pts[idx].astype(np.float64)
         sig = self.pos_sig[cls] * (1.0 + nz.pos_sigma_per_m * rr)
         sig = sig * np.where(rng.random(m) < nz.outlier_prob, nz.outlier_scale, 1.0)
-        boxes[:, 0:2] += rng.normal(0, 1, size=(m, 2)) * sig[:, None]
+        boxes[:, 0:2] += unit[:, 0:2] * sig[:, None]
         boxes[:, 2] += rng.normal(0, nz.z_sigma, size=m)
         boxes[:, 3:6] *= np.exp(rng.normal(0, 1, size=(m, 3)) * self.size_sig[cls][:, None])
-        boxes[:, 6] += rng.normal(0, 1, size=m) * (self.yaw_sig[cls] + nz.yaw_sigma_per_m * rr)
+        boxes[:, 6] += unit[:, 2] * (self.yaw_sig[cls] + nz.yaw_sigma_per_m * rr)
         boxes[:, 6] += np.where(rng.random(m) < self.flip_p[cls], math.pi, 0.0)
         vel = gt.velocities[idx].copy()
         speed = np.hypot(vel[:, 0], vel[:, 1])
         vs = self.vel_sig[cls] + (nz.vel_sigma_speed * speed + nz.vel_sigma_per_m * rr) * (self.vel_sig[cls] > 0)
-        vel += rng.standard_t(nz.vel_df, size=(m, 2)) * vs[:, None]
+        vel += unit[:, 3:5] * vs[:, None]
         new_cls = np.array([rng.choice(NUM_DET, p=self.confusion[k]) for k in cls], dtype=np.int64)
         attrs = self._attributes(rng, gt.attributes[idx], cls, new_cls, speed)
         logit = self.score_bias[cls] + nz.score_pts * np.log1p(pts) - nz.score_range * rr / 50.0
