@@ -144,7 +144,9 @@ def test_custom_version_writes_splits_json(tmp_path):
 
 def test_config_validation(tmp_path):
     with pytest.raises(ValueError, match="at most 8 mini_train and 2 mini_val"):
-        SynthConfig(val_scenes=3).validate()
+        SynthConfig(version="v1.0-mini", val_scenes=3).validate()
+    with pytest.raises(ValueError, match="at most 700 train and 150 val"):
+        SynthConfig(val_scenes=151).validate()
     with pytest.raises(ValueError, match="keyframes"):
         SynthConfig(keyframes=1).validate()
     with pytest.raises(ValueError, match="ground_keep"):
@@ -220,7 +222,7 @@ def test_default_dataset_is_generated_once(tmp_path, monkeypatch):
 # --------------------------------------------------------------------------------------
 
 N_DET = len(DETECTION_CLASSES)
-EXACT = DetectorNoise(p_max=(1.0,) * N_DET, pts_bias=1e9, range_decay=1e9, miss_run_prob=0.0, pos_sigma=(0.0,) * N_DET,
+EXACT = DetectorNoise(p_max=(1.0,) * N_DET, pts_bias=1e9, range_decay=1e9, miss_run_prob=(0.0,) * N_DET, pos_sigma=(0.0,) * N_DET,
                       pos_sigma_per_m=0.0, z_sigma=0.0, outlier_prob=0.0, size_log_sigma=(0.0,) * N_DET,
                       yaw_sigma=(0.0,) * N_DET, yaw_sigma_per_m=0.0, heading_flip=(0.0,) * N_DET,
                       vel_sigma=(0.0,) * N_DET, vel_sigma_speed=0.0, vel_sigma_per_m=0.0, attr_error=(0.0,) * N_DET,
@@ -267,7 +269,7 @@ def test_simulator_mechanisms(synthetic_data):
 def test_simulator_misses_run_inside_tracks(synthetic_data):
     """With runs of misses, an object missed in one frame is missed in the next far more often
     than chance (the recall alone) would have it."""
-    runs = simulate_detections(synthetic_data, "mini_val", replace(EXACT, miss_run_prob=0.3, miss_run_frames=3.0))
+    runs = simulate_detections(synthetic_data, "mini_val", replace(EXACT, miss_run_prob=(0.15,) * N_DET, miss_run_frames=3.0))
     seen = {}  # instance -> detected per frame, in frame order
     for tok, det in runs.items():
         gt = synthetic_data.ground_truth(tok)
@@ -279,6 +281,27 @@ def test_simulator_misses_run_inside_tracks(synthetic_data):
     miss_rate = np.mean([not y for _, y in pairs])
     miss_after_miss = np.mean([not y for x, y in pairs if not x])
     assert 0.05 < miss_rate < 0.6 and miss_after_miss > miss_rate + 0.2
+
+
+def _lag_one_correlation(dets, data):
+    """Correlation of an object's x error in one frame with its x error in the next."""
+    last, pairs = {}, []
+    for tok, det in dets.items():
+        gt = data.ground_truth(tok)
+        a = assign_frame(tracked(det), gt)
+        err = tracked(det).boxes[a.matched, 0] - gt.boxes[a.gt_index[a.matched], 0]
+        now = dict(zip(a.instance_tokens[a.matched].tolist(), err.tolist()))
+        pairs += [(last[i], e) for i, e in now.items() if i in last]
+        last = now
+    return np.corrcoef(np.array(pairs).T)[0, 1]
+
+
+def test_simulator_errors_persist_with_error_corr(synthetic_data):
+    noisy = replace(EXACT, pos_sigma=(0.3,) * N_DET)
+    independent = simulate_detections(synthetic_data, "mini_val", noisy)
+    persistent = simulate_detections(synthetic_data, "mini_val", replace(noisy, error_corr=0.9))
+    assert abs(_lag_one_correlation(independent, synthetic_data)) < 0.3
+    assert _lag_one_correlation(persistent, synthetic_data) > 0.6
 
 
 def test_simulator_attributes(synthetic_data):
