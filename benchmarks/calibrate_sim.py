@@ -71,8 +71,10 @@ def _one_seed(args, noise, seed: int) -> dict:
            "class_ap": {c: float(np.mean(list(v.values()))) for c, v in det["label_aps"].items()},
            "class_tp": det["label_tp_errors"]}
     dets = load_detections(det_path, data, split)
-    for method in args.trackers:
-        run = track_scenes(make_tracker(method), data.scenes(split, dets), progress=False)
+    for spec in args.trackers:  # "method" or "method:params.json" (python -m nutrack.tune's output)
+        method, _, params = spec.partition(":")
+        run = track_scenes(make_tracker(method, params=params or None), data.scenes(split, dets), progress=False)
+        method = _label(spec)
         tpath = os.path.join(out, f"tracks_{method}.json")
         write_tracking_results(tpath, run.results, data.sample_tokens(split), keep_top=True)
         summ = evaluate_tracking(tpath, root, cfg.version, split, os.path.join(out, f"eval_{method}"), data=data,
@@ -81,6 +83,11 @@ def _one_seed(args, noise, seed: int) -> dict:
         rec[f"ids_{method}"] = summ["ids"]
         rec[f"class_amota_{method}"] = summ["label_metrics"]["amota"]
     return rec
+
+
+def _label(spec: str) -> str:
+    method, _, params = spec.partition(":")
+    return method if not params else f"{method}+{os.path.splitext(os.path.basename(params))[0]}"
 
 
 def _mean_spread(values):
@@ -112,7 +119,8 @@ def _report(recs, trackers) -> str:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
-    p.add_argument("--trackers", nargs="*", default=["centerpoint"])
+    p.add_argument("--trackers", nargs="*", default=["centerpoint"],
+                   help="methods, each optionally with a params file: filter:params.json")
     p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="a DetectorNoise override")
     p.add_argument("--version", default=None)
     p.add_argument("--train-scenes", type=int, default=0)
@@ -131,7 +139,7 @@ def main(argv=None) -> int:
     noise = dataclasses.replace(DetectorNoise(), **_parse_overrides(a.set))
     t0 = time.time()
     recs = [_one_seed(a, noise, s) for s in a.seeds]
-    print(_report(recs, a.trackers))
+    print(_report(recs, [_label(t) for t in a.trackers]))
     print(f"\n{len(a.seeds)} seeds in {time.time() - t0:.0f} s")
     if a.json:
         with open(a.json, "w") as f:
