@@ -1,6 +1,11 @@
-"""The official nuScenes tracking evaluation (the devkit's ``TrackingEval``), wrapped.
+"""The official nuScenes evaluations (the devkit's ``TrackingEval`` and ``DetectionEval``), wrapped.
 
     python -m nutrack.eval --results R --dataroot D --version V --split S [--output-dir O]
+    python -m nutrack.eval --detection --results DET --dataroot D --version V --split S
+
+``--detection`` scores a detection-submission file with the devkit's ``DetectionEval``
+(``detection_cvpr_2019``: mAP, NDS, the five TP errors, per class), see
+:func:`evaluate_detection`.
 
 nutrack never re-implements the metrics: this module checks the inputs first (so that a bad
 file fails with a message naming the sample, box and field instead of a bare assertion deep
@@ -28,7 +33,7 @@ from typing import Any, Dict, Optional, Sequence
 from nutrack._cli import ArgumentParser, UserError, check_writable_dir, run_main
 from nutrack._io import atomic_write_json
 
-__all__ = ["evaluate_tracking", "EvalDependencyError", "check_eval_available", "default_output_dir",
+__all__ = ["evaluate_tracking", "evaluate_detection", "format_detection_metrics", "EvalDependencyError", "check_eval_available", "default_output_dir",
            "format_metrics", "main", "HEADLINE"]
 
 PROG = "python -m nutrack.eval"
@@ -36,6 +41,10 @@ PROG = "python -m nutrack.eval"
 #: The devkit versions this wrapper is tested with.
 EVAL_REQUIREMENTS = "motmetrics==1.4.0 pandas>=1.5,<3"
 HEADLINE = ("amota", "amotp", "mota", "ids", "frag", "recall")
+#: The detection figures printed first, as the devkit names them in its summary.
+DETECTION_HEADLINE = ("mean_ap", "nd_score")
+#: The devkit's true-positive errors and their names in the nuScenes tables.
+_TP_ERRORS = {"trans_err": "ATE", "scale_err": "ASE", "orient_err": "AOE", "vel_err": "AVE", "attr_err": "AAE"}
 
 
 class EvalDependencyError(UserError, ImportError):
@@ -147,9 +156,79 @@ def evaluate_tracking(
     return summary
 
 
+def evaluate_detection(
+    results: str,
+    dataroot: str,
+    version: str,
+    split: str,
+    output_dir: Optional[str] = None,
+    *,
+    verbose: bool = False,
+    check: bool = True,
+    data=None,
+) -> Dict[str, Any]:
+    """Score a detection-submission file with the devkit's ``DetectionEval`` and its
+    ``detection_cvpr_2019`` configuration (nutrack computes none of the figures).
+
+    Args:
+        results: the detection JSON (the ten detection classes, attributes as the devkit reads them).
+        dataroot, version, split: the dataset and the split the file was made for (the
+            devkit's named splits).
+        output_dir: where the devkit writes ``metrics_summary.json`` and
+            ``metrics_details.json`` (default: ``<results stem>_eval`` beside the file).
+        check: validate the file first with :func:`nutrack.data.load_detections` (exact
+            sample set, fields, class names), raising ``SubmissionFormatError``.
+        data: an already opened :class:`nutrack.data.NuScenesData` (its devkit tables are reused).
+
+    Returns:
+        the devkit's metrics summary: ``mean_ap``, ``nd_score``, ``tp_errors`` (mATE ...
+        mAAE as ``trans_err`` ... ``attr_err``), ``label_aps`` and ``label_tp_errors`` per
+        class; also written as ``metrics.json``.
+    """
+    from nuscenes.eval.common.config import config_factory
+    from nuscenes.eval.detection.evaluate import DetectionEval
+
+    from nutrack.data import NuScenesData, load_detections
+
+    results = os.path.abspath(os.fspath(results))
+    if not os.path.isfile(results):
+        raise FileNotFoundError(f"detection results not found: {results}")
+    output_dir = check_writable_dir(default_output_dir(results) if output_dir is None else output_dir,
+                                    "the evaluation's output folder")
+    if data is None:
+        data = NuScenesData(dataroot, version)
+    if check:
+        load_detections(results, data, split, tracking_only=False)
+    os.makedirs(output_dir, exist_ok=True)
+    with contextlib.ExitStack() as quiet:
+        if not verbose:
+            from nutrack.eval_parallel import devkit_quiet
+
+            quiet.enter_context(devkit_quiet())
+        ev = DetectionEval(data.nusc, config_factory("detection_cvpr_2019"), results, split, output_dir,
+                           verbose=verbose)
+        summary = ev.main(plot_examples=0, render_curves=False)
+    atomic_write_json(os.path.join(output_dir, "metrics.json"), _jsonable(summary), indent=True)
+    return summary
+
+
+def format_detection_metrics(summary: Dict[str, Any]) -> str:
+    """mAP, NDS, the mean TP errors and the per-class table (AP, ATE, ASE, AOE, AVE, AAE) as text."""
+    tp = summary.get("tp_errors", {})
+    head = [f"mAP {_fmt('', summary.get('mean_ap'))}", f"NDS {_fmt('', summary.get('nd_score'))}"]
+    head += [f"m{name} {_fmt('', tp.get(e))}" for e, name in _TP_ERRORS.items()]
+    lines = ["  ".join(head), "", f"{'class':<22}{'AP':>8}" + "".join(f"{n:>8}" for n in _TP_ERRORS.values())]
+    aps, errs = summary.get("label_aps", {}), summary.get("label_tp_errors", {})
+    for cls in aps:
+        ap = sum(aps[cls].values()) / max(len(aps[cls]), 1)
+        row = "".join(f"{_fmt('', errs.get(cls, {}).get(e)):>8}" for e in _TP_ERRORS)
+        lines.append(f"{cls:<22}{_fmt('', ap):>8}{row}")
+    return "\n".join(lines)
+
+
 def _jsonable(obj):
-    if isinstance(obj, dict):
-        return {k: _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, dict):  # DetectionEval keys its per-threshold APs by float distance
+        return {str(k): _jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
         return [_jsonable(v) for v in obj]
     if isinstance(obj, float) and not math.isfinite(obj):
@@ -188,8 +267,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 def _main(argv: Optional[Sequence[str]]) -> int:
     p = ArgumentParser(prog=PROG,
-                                description="Score a nuScenes tracking-submission JSON with the official devkit.")
-    p.add_argument("--results", required=True, help="tracking results JSON")
+                                description="Score a nuScenes tracking-submission JSON (with --detection: a "
+                                            "detection-submission JSON) with the official devkit.")
+    p.add_argument("--results", required=True, help="tracking results JSON (with --detection: detection results)")
+    p.add_argument("--detection", action="store_true",
+                   help="score a detection-submission JSON with the devkit's DetectionEval (detection_cvpr_2019)")
     p.add_argument("--dataroot", required=True)
     p.add_argument("--version", required=True, help="e.g. v1.0-mini, v1.0-trainval")
     p.add_argument("--split", required=True, help="e.g. mini_val, val, or a splits.json split")
@@ -203,8 +285,13 @@ def _main(argv: Optional[Sequence[str]]) -> int:
         raise UserError(f"--workers must be in [1, 64], got {a.workers}")
     t0 = time.time()
     if not os.path.isfile(a.results):
-        raise UserError(f"tracking results not found: {a.results}")
+        raise UserError(f"{'detection' if a.detection else 'tracking'} results not found: {a.results}")
     out = check_writable_dir(a.output_dir or default_output_dir(a.results), "--output-dir")
+    if a.detection:
+        summary = evaluate_detection(a.results, a.dataroot, a.version, a.split, out, verbose=a.verbose)
+        print(format_detection_metrics(summary))
+        print(f"\nmetrics written to {os.path.join(out, 'metrics.json')} ({time.time() - t0:.1f} s)")
+        return 0
     summary = evaluate_tracking(a.results, a.dataroot, a.version, a.split, out,
                                 verbose=a.verbose, render_curves=a.render_curves, workers=a.workers)
     print(format_metrics(summary))

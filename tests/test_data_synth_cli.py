@@ -48,7 +48,8 @@ def test_bad_settings_are_one_line_errors(tmp_path, capsys, option, value, needl
 @pytest.mark.parametrize("tiny", [True, False])
 def test_more_scenes_than_a_named_mini_split_has_is_rejected(tmp_path, capsys, tiny):
     # v1.0-mini's named splits hold 8 and 2 scenes; asking for 100 used to give 8 silently
-    argv = ["--out", str(tmp_path / "out"), "--train-scenes", "100", *(FAST if tiny else ["--quiet"])]
+    argv = ["--out", str(tmp_path / "out"), "--train-scenes", "100",
+            *(FAST if tiny else ["--quiet", "--version", "v1.0-mini"])]
     line = _fails_cleanly(capsys, tmp_path, argv, "v1.0-mini has at most 8 mini_train and 2 mini_val scenes")
     assert "v1.0-trainval" in line  # says how to get more
 

@@ -18,6 +18,7 @@ from .classes import CLASS_TO_ID, DETECTION_CLASSES, NUM_CLASSES, TRACKING_CLASS
 from .detections import (
     DetectionSet,
     Detections,
+    LabelledDetections,
     SubmissionFormatError,
     Tracks,
     load_detections,
@@ -46,6 +47,7 @@ __all__ = [
     "category_to_class",
     "DetectionSet",
     "Detections",
+    "LabelledDetections",
     "SubmissionFormatError",
     "Tracks",
     "load_detections",

@@ -42,6 +42,7 @@ from .jsonfile import (JSONFileError, NotPieceable, checked_size, document_membe
 
 __all__ = [
     "Detections",
+    "LabelledDetections",
     "Tracks",
     "DetectionSet",
     "SubmissionFormatError",
@@ -140,6 +141,33 @@ class Detections:
     def select(self, index) -> "Detections":
         """Rows by boolean mask or integer index."""
         return Detections(self.boxes[index], self.velocities[index], self.scores[index], self.classes[index])
+
+
+@dataclass(frozen=True, eq=False)  # arrays inside: compare by identity
+class LabelledDetections(Detections):
+    """:class:`Detections` with what a detection file says of each box beyond the tracking
+    class: ``names (N,)`` its detection-class name (one of the ten
+    :data:`~nutrack.data.classes.DETECTION_CLASSES`; ``classes`` is -1 for the three
+    detection-only ones) and ``attributes (N,)`` its nuScenes attribute (``""`` for none, as
+    for cones and barriers). What the detection simulator writes."""
+
+    names: np.ndarray = None
+    attributes: np.ndarray = None
+
+    def __post_init__(self):
+        super().__post_init__()
+        n = len(self.boxes)
+        names = np.asarray([] if self.names is None else self.names, dtype=object).reshape(-1)
+        attrs = np.asarray([""] * n if self.attributes is None else self.attributes, dtype=object).reshape(-1)
+        if names.shape != (n,) or attrs.shape != (n,):
+            raise ValueError(f"LabelledDetections.names and .attributes must have shape ({n},), "
+                             f"got {names.shape} and {attrs.shape}")
+        object.__setattr__(self, "names", names)
+        object.__setattr__(self, "attributes", attrs)
+
+    def select(self, index) -> "LabelledDetections":
+        return LabelledDetections(self.boxes[index], self.velocities[index], self.scores[index], self.classes[index],
+                                  self.names[index], self.attributes[index])
 
 
 @dataclass(frozen=True, eq=False)  # arrays inside: compare by identity
@@ -658,7 +686,7 @@ def _box_records(token: str, boxes: np.ndarray, velocities: np.ndarray, **fields
     ]
 
 
-def _check_writable_frame(token: str, arr_obj, kind: str) -> None:
+def _check_writable_frame(token: str, arr_obj, kind: str, any_class: bool = False) -> None:
     if not np.all(np.isfinite(arr_obj.boxes)):
         raise ValueError(f"{kind} for sample {token!r}: boxes contain NaN or inf")
     if not np.all(arr_obj.boxes[:, 3:6] > 0):
@@ -667,6 +695,8 @@ def _check_writable_frame(token: str, arr_obj, kind: str) -> None:
         raise ValueError(f"{kind} for sample {token!r}: velocities contain NaN or inf")
     if not np.all(np.isfinite(arr_obj.scores)):
         raise ValueError(f"{kind} for sample {token!r}: scores contain NaN or inf")
+    if any_class:
+        return
     if len(arr_obj.classes) and (arr_obj.classes.min() < 0 or arr_obj.classes.max() >= NUM_CLASSES):
         raise ValueError(f"{kind} for sample {token!r}: classes must be in 0..{NUM_CLASSES - 1}")
 
@@ -759,8 +789,9 @@ def write_detections(
 ) -> None:
     """Write a detection-submission JSON atomically (used by the detection simulator).
 
-    The attribute of each box follows its class and speed (moving above 0.2 m/s, as the
-    CenterPoint exporter does)."""
+    :class:`LabelledDetections` are written with their own class names (any of the ten
+    detection classes) and attributes. For plain :class:`Detections` the attribute of each
+    box follows its class and speed (moving above 0.2 m/s, as the CenterPoint exporter does)."""
     keys = _expected_keys(results, sample_tokens, fill_missing)
     out: Dict[str, list] = {}
     for token in keys:
@@ -768,13 +799,26 @@ def write_detections(
         if det is None or len(det) == 0:
             out[token] = []
             continue
-        _check_writable_frame(token, det, "detections")
+        labelled = isinstance(det, LabelledDetections)
+        _check_writable_frame(token, det, "detections", any_class=labelled)
         if len(det) > max_boxes_per_sample:
             raise ValueError(f"detections for sample {token!r}: {len(det)} boxes, more than {max_boxes_per_sample}")
-        names = [TRACKING_CLASSES[c] for c in det.classes.tolist()]
-        speed = np.hypot(det.velocities[:, 0], det.velocities[:, 1])
-        attrs = [_DEFAULT_ATTRIBUTE[n][0 if sp > 0.2 else 1] for n, sp in zip(names, speed.tolist())]
+        if labelled:
+            names, attrs = _checked_labels(token, det)
+        else:
+            names = [TRACKING_CLASSES[c] for c in det.classes.tolist()]
+            speed = np.hypot(det.velocities[:, 0], det.velocities[:, 1])
+            attrs = [_DEFAULT_ATTRIBUTE[n][0 if sp > 0.2 else 1] for n, sp in zip(names, speed.tolist())]
         scores = np.round(det.scores.astype(np.float64), 6).tolist()
         out[token] = _box_records(token, det.boxes, det.velocities, detection_name=names,
                                   detection_score=scores, attribute_name=attrs)
     atomic_write_json(path, {"meta": dict(meta if meta is not None else DEFAULT_META), "results": out})
+
+
+def _checked_labels(token: str, det: LabelledDetections) -> Tuple[List[str], List[str]]:
+    """The names and attributes of labelled detections as lists, each name a detection class."""
+    names = [str(n) for n in det.names.tolist()]
+    bad = [n for n in names if n not in DETECTION_CLASSES]
+    if bad:
+        raise ValueError(f"detections for sample {token!r}: unknown detection class {bad[0]!r}")
+    return names, [str(a) for a in det.attributes.tolist()]

@@ -35,9 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "dataset.")
     p.add_argument("--out", required=True,
                    help="output folder (must not exist or be empty); with --simulate, the detection JSON to write")
-    p.add_argument("--version", default=None, help=f"{d.version} (default; mini_train/mini_val, at most 8 + 2 "
-                   "scenes), v1.0-trainval (train/val) or another name (custom splits synth_train/synth_val in "
-                   "splits.json)")
+    p.add_argument("--version", default=None, help=f"{d.version} (default: train/val), v1.0-mini (--tiny's; "
+                   "mini_train/mini_val, at most 8 + 2 scenes) or another name (custom splits synth_train/synth_val "
+                   "in splits.json)")
     # None = not given: the base configuration's value (the default's, or --tiny's)
     p.add_argument("--train-scenes", type=int, help=f"scenes in the train split (default {d.train_scenes})")
     p.add_argument("--val-scenes", type=int, help=f"scenes in the val split (default {d.val_scenes})")

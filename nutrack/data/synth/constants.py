@@ -58,6 +58,7 @@ SIZE_WLH = {
     "human.pedestrian.construction_worker": (0.70, 0.75, 1.78),
     "vehicle.motorcycle": (0.77, 2.11, 1.47),
     "vehicle.bicycle": (0.61, 1.70, 1.29),
+    "vehicle.construction": (2.85, 6.37, 3.19),
     "movable_object.barrier": (2.53, 0.50, 0.98),
     "movable_object.trafficcone": (0.41, 0.41, 1.07),
 }

@@ -62,6 +62,8 @@ def attribute_of(o: WorldObject, speed: float) -> Optional[str]:
             return "vehicle.moving"
         return "vehicle.parked" if o.parked else "vehicle.stopped"
     if cat.startswith("human.pedestrian"):
+        if o.sitting:
+            return "pedestrian.sitting_lying_down"
         return "pedestrian.moving" if speed > 0.2 else "pedestrian.standing"
     return None
 

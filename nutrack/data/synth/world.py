@@ -1,6 +1,7 @@
 """One scene's world: a road with curves and cross streets, the ego's motion along it, the
 annotated objects (parked and moving vehicles, turning traffic, trucks with trailers,
-pedestrians, cyclists, cones and barriers) as per-frame poses, and unannotated clutter
+pedestrians, cyclists, construction zones with rows of cones and barriers and their
+construction vehicles, barrier rows along the kerbs) as per-frame poses, and unannotated clutter
 (buildings, poles, trees) as static boxes.
 
 Every random draw comes from the scene's generator in a fixed order: the order of the steps
@@ -141,6 +142,7 @@ class WorldObject:
     speed: np.ndarray
     parked: bool = False
     rider: bool = True
+    sitting: bool = False  # a pedestrian sitting or lying down
 
 
 @dataclass
@@ -184,7 +186,8 @@ def build_world(rng, cfg, t_frames: np.ndarray) -> World:
     b.add_turning_vehicles()
     b.add_pavement_pedestrians()
     b.add_crossing_pedestrians()
-    b.place_cones_and_barriers()
+    b.lay_out_construction_zones()
+    b.line_kerbs_with_barriers()
     b.drop_objects_never_in_range()
     return World(b.ego, b.objects, b.build_clutter())
 
@@ -405,7 +408,11 @@ class _WorldBuilder:
                     ds, dl = rng.normal(0, 0.8), rng.normal(0, 0.6)
                     path = _sl_path(self.road, [s + ds, s + ds + 0.3], [side_l + dl, side_l + dl])
                     self.add_static(_pick(rng, _PED_MIX), path)
-                    self.objects[-1].yaw = self.objects[-1].yaw + rng.uniform(-math.pi, math.pi)
+                    o = self.objects[-1]
+                    o.yaw = o.yaw + rng.uniform(-math.pi, math.pi)
+                    if rng.random() < 0.2:  # on a bench or the kerb: lower, as nuScenes' sitting_lying_down
+                        o.sitting = True
+                        o.size = (o.size[0], o.size[1] * 1.3, o.size[2] * 0.7)
 
     def add_crossing_pedestrians(self):
         """Pedestrians crossing the road near the cross streets and turning onto the far pavement."""
@@ -427,19 +434,55 @@ class _WorldBuilder:
                 sig = sig_rel - np.interp(t_mid, t_frames, sig_rel) + 0.5 * abs(l1 - l0)
                 self.add(_pick(rng, _PED_MIX), path, sig, spd)
 
-    def place_cones_and_barriers(self):
-        """A row of cones and a few barriers at the right kerb (annotated, not tracking classes)."""
+    def lay_out_construction_zones(self):
+        """Road works: a taper of cones into the lane, a row of barriers behind it along the
+        kerb, and the zone's construction vehicles (parked, or creeping along the kerb).
+        nuScenes val holds about one barrier or cone for every three cars."""
         rng = self.rng
-        if rng.random() >= 0.6:
-            return
-        s0 = rng.uniform(self.lo_s, self.hi_s)
-        for k in range(int(rng.integers(4, 10))):
-            path = _sl_path(self.road, [s0 + 3.0 * k, s0 + 3.0 * k + 0.5], [-5.4, -5.4])
-            self.add_static("movable_object.trafficcone", path)
-        for k in range(int(rng.integers(0, 4))):
-            path = _sl_path(self.road, [s0 + 2.6 * k - 4, s0 + 2.6 * k - 3.5], [-6.0, -6.0])
-            self.add_static("movable_object.barrier", path)
-            self.objects[-1].yaw = self.objects[-1].yaw + math.pi / 2  # the long side (w) along the kerb
+        for _ in range(self.count(0.45, self.hi_s - self.lo_s)):
+            s0 = rng.uniform(self.lo_s, self.hi_s)
+            side = -1.0 if rng.random() < 0.7 else 1.0  # mostly on the ego's side
+            kerb = -5.4 if side < 0 else 9.0
+            n_cones = int(rng.integers(6, 20))
+            spacing = rng.uniform(2.0, 4.0)
+            taper = rng.uniform(0.0, 2.5)  # how far the cones reach into the lane
+            for k in range(n_cones):
+                s = s0 + spacing * k
+                l_off = kerb - side * taper * min(1.0, k / 4.0) + rng.normal(0, 0.08)
+                self.add_static("movable_object.trafficcone", _sl_path(self.road, [s, s + 0.5], [l_off, l_off]))
+            n_bar = int(rng.integers(0, 12))
+            for k in range(n_bar):
+                s = s0 + 2.6 * k + rng.normal(0, 0.05)
+                l_off = kerb + side * 0.7
+                self.add_static("movable_object.barrier", _sl_path(self.road, [s, s + 0.5], [l_off, l_off]))
+                self.objects[-1].yaw = self.objects[-1].yaw + math.pi / 2  # the long side (w) along the kerb
+            self._construction_vehicles(s0, s0 + spacing * n_cones, kerb - side * 0.6)
+
+    def _construction_vehicles(self, s_lo, s_hi, lateral):
+        """The zone's construction vehicles: usually one parked inside it, sometimes one
+        creeping along it (under 2 m/s), sometimes none."""
+        rng = self.rng
+        if rng.random() < 0.6:
+            s = rng.uniform(s_lo, max(s_hi, s_lo + 1.0))
+            self.add_static("vehicle.construction", _sl_path(self.road, [s, s + 0.5], [lateral, lateral]),
+                            parked=True, rider=False, flip=rng.random() < 0.5)
+            self.objects[-1].yaw = self.objects[-1].yaw + rng.normal(0, 0.2)
+        if rng.random() < 0.25:
+            v = _speed_profile(self.rng, self.t_fine, 0.0, 2.0, p_stop=0.3, stop_dur=(3.0, 8.0))
+            sig_rel, spd = self.along(v)
+            path = _road_path(self.road, s_lo - 20.0, s_hi + 200.0, lateral)
+            self.add("vehicle.construction", path, sig_rel + rng.uniform(0, 20.0), spd)
+
+    def line_kerbs_with_barriers(self):
+        """Rows of barriers along the pavement edges, apart from the road works."""
+        rng = self.rng
+        for side_l in (-7.0, 11.0):
+            for _ in range(self.count(0.25, self.hi_s - self.lo_s)):
+                s0 = rng.uniform(self.lo_s, self.hi_s)
+                for k in range(int(rng.integers(3, 14))):
+                    path = _sl_path(self.road, [s0 + 2.6 * k, s0 + 2.6 * k + 0.5], [side_l, side_l])
+                    self.add_static("movable_object.barrier", path)
+                    self.objects[-1].yaw = self.objects[-1].yaw + math.pi / 2
 
     def drop_objects_never_in_range(self):
         """Keep the objects that come within range of the ego at some frame (draws nothing)."""
