@@ -535,7 +535,8 @@ def _write_detection_file(path: str, boxes: int, per_sample: int = 500, seed: in
     import numpy as np
 
     from nutrack.data import Detections
-    from nutrack.data.detections import DEFAULT_META, _box_records
+    from nutrack.data.detections import DEFAULT_META
+    from nutrack.data.writers import _box_records
 
     rng = np.random.default_rng(seed)
     tokens = [f"{i:032x}" for i in range(math.ceil(boxes / per_sample))]

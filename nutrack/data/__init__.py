@@ -23,9 +23,8 @@ from .detections import (
     Tracks,
     load_detections,
     load_tracking_results,
-    write_detections,
-    write_tracking_results,
 )
+from .writers import write_detections, write_tracking_results
 from .nuscenes_io import Frame, GroundTruth, NuScenesData, Scene, load_pcd_bin
 
 __all__ = [

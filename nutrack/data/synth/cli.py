@@ -77,7 +77,7 @@ def config_from_args(a: argparse.Namespace) -> SynthConfig:
 
 
 def _simulate(a: argparse.Namespace) -> int:
-    from ..detections import write_detections
+    from ..writers import write_detections
     from ..nuscenes_io import NuScenesData
     from .simulator import simulate_detections
 

@@ -118,7 +118,7 @@ def build(out: str, cfg: SynthConfig = SynthConfig(), noise: DetectorNoise = Det
 
 def _write_detection_files(dataroot: str, cfg: SynthConfig, noise: DetectorNoise, det_dir: str,
                            progress: bool) -> Dict[str, str]:
-    from ..detections import write_detections
+    from ..writers import write_detections
     from ..nuscenes_io import NuScenesData
     from .simulator import simulate_detections
 
