@@ -142,6 +142,26 @@ def test_a_killed_study_resumes_where_it_stopped(synthetic_dataset, tmp_path):
     assert all(t.state != optuna.trial.TrialState.RUNNING for t in after), [(t.number, t.state.name, t.datetime_start, t.datetime_complete) for t in after]  # the killed one was failed
 
 
+def test_a_trial_killed_before_its_first_heartbeat_is_failed(tmp_path, monkeypatch):
+    """The window the kill test above hits now and then, made certain: a RUNNING trial with no
+    heartbeat, older than the grace period, is failed when the study is resumed."""
+    import warnings
+
+    from nutrack.tune import study as tune_study
+
+    storage = tune_study._storage(f"sqlite:///{tmp_path / 'study.db'}")
+    study = optuna.create_study(study_name="s", storage=storage)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "Heartbeat ... supposed to be used with optimize"
+        study.ask()  # created, never heartbeated: what a kill right after ask() leaves
+    tune_study._fail_trials_killed_before_a_heartbeat(study)
+    assert [t.state for t in study.get_trials()] == [optuna.trial.TrialState.RUNNING]  # too young
+    monkeypatch.setattr(tune_study, "GRACE_S", 0)
+    time.sleep(0.05)
+    tune_study._fail_trials_killed_before_a_heartbeat(study)
+    assert [t.state for t in study.get_trials()] == [optuna.trial.TrialState.FAIL]
+
+
 def test_two_processes_share_one_study(synthetic_dataset, tmp_path):
     from nutrack.tune.__main__ import main
 
