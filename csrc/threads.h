@@ -4,10 +4,12 @@
 // How many: small loops stay on the calling thread, where starting helpers costs more than
 // it saves. Large loops use at most one thread per `min_work_per_thread` items, no more than
 // the CPUs in the process's affinity mask (sched_getaffinity, read on every call: taskset,
-// cgroups and job schedulers change it after import) and no more than OMP_NUM_THREADS when it
-// is set (the variable users already set to limit native threads). NUTRACK_THREADS=N, when set,
-// makes every parallel loop use N threads whatever its size and the machine's load: for the
-// tests (the answers must not depend on it) and for users who know their machine better.
+// cgroups and job schedulers change it after import), no more than its cgroup's CPU quota
+// (docker --cpus, Kubernetes limits: re-read at most once a second) and no more than
+// OMP_NUM_THREADS when it is set (the variable users already set to limit native threads).
+// NUTRACK_THREADS=N, when set, makes every parallel loop use N threads whatever its size and
+// the machine's load: for the tests (the answers must not depend on it) and for users who
+// know their machine better.
 //
 // How: not OpenMP. libgomp's workers spin while they wait; on a machine where other processes
 // keep the cores busy a spinning thread holds the core that its own preempted team-mate needs,

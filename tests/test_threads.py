@@ -60,6 +60,46 @@ def test_omp_num_threads_caps_the_team():
     assert out.stdout.strip() == "1"
 
 
+CGROUP_V1_CPU = "/sys/fs/cgroup/cpu"
+
+
+@contextlib.contextmanager
+def cgroup_with_cpu_quota(cpus: float):
+    """A fresh cgroup-v1 cpu group allowed `cpus` CPUs of time (as docker --cpus sets), removed
+    after the block; skips where there is none to make (not root, cgroup v2, no cpu mount)."""
+    root = CGROUP_V1_CPU
+    if not (os.path.isfile(os.path.join(root, "cpu.cfs_quota_us")) and os.access(root, os.W_OK)):
+        pytest.skip("needs a writable cgroup-v1 cpu hierarchy (root)")
+    group = os.path.join(root, f"nutrack-test-{os.getpid()}")
+    os.mkdir(group)
+    try:
+        with open(os.path.join(group, "cpu.cfs_period_us"), "w") as f:
+            f.write("100000")
+        with open(os.path.join(group, "cpu.cfs_quota_us"), "w") as f:
+            f.write(str(int(cpus * 100000)))
+        yield group
+    finally:
+        os.rmdir(group)
+
+
+@pytest.mark.parametrize("quota, expected", [(1.0, 1), (1.5, 2)])
+def test_a_cgroup_cpu_quota_caps_the_threads(quota, expected):
+    """A container limited to `quota` CPUs (rounded up) gets no more threads than that, however
+    many CPUs its affinity mask shows."""
+    cpus = len(os.sched_getaffinity(0)) if HAS_AFFINITY else os.cpu_count()
+    if cpus < 2:
+        pytest.skip("needs two CPUs to show the cap")
+    with cgroup_with_cpu_quota(quota) as group:
+        procs = os.path.join(group, "cgroup.procs")
+        code = (f"import os; open({procs!r}, 'w').write(str(os.getpid())); import nutrack._C as C; "
+                "print(C.host_threads(work=10**9, min_work_per_thread=1))")
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("OMP_NUM_THREADS", "NUTRACK_THREADS")}
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                             check=True)
+    assert int(out.stdout) == min(expected, cpus)
+
+
 def test_nutrack_threads_forces_the_count(monkeypatch):
     monkeypatch.setenv("NUTRACK_THREADS", "3")
     assert host_threads(1, 8192) == 3  # whatever the size
