@@ -145,8 +145,11 @@ def test_custom_version_writes_splits_json(tmp_path):
 def test_config_validation(tmp_path):
     with pytest.raises(ValueError, match="at most 8 mini_train and 2 mini_val"):
         SynthConfig(version="v1.0-mini", val_scenes=3).validate()
-    with pytest.raises(ValueError, match="at most 700 train and 150 val"):
+    with pytest.raises(ValueError, match="at most 8 mini_train .* use version v1.0-trainval"):
+        SynthConfig(version="v1.0-mini", val_scenes=3).validate()
+    with pytest.raises(ValueError, match="at most 700 train and 150 val") as caught:
         SynthConfig(val_scenes=151).validate()
+    assert "use a custom version name" in str(caught.value)  # not trainval again: it is trainval
     with pytest.raises(ValueError, match="keyframes"):
         SynthConfig(keyframes=1).validate()
     with pytest.raises(ValueError, match="ground_keep"):

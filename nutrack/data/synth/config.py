@@ -117,9 +117,10 @@ class SynthConfig:
         (tr, trn), (va, van) = names
         if self.train_scenes > len(trn) or self.val_scenes > len(van):
             n_trainval = len(split_scene_names("v1.0-trainval")[0][1])
+            more = ("a custom version name" if self.version == "v1.0-trainval" else
+                    f"version v1.0-trainval ({n_trainval} train scenes) or a custom version name")
             raise SynthError(f"{self.version} has at most {len(trn)} {tr} and {len(van)} {va} scenes "
-                             f"(asked for {self.train_scenes} and {self.val_scenes}); for more, use version "
-                             f"v1.0-trainval ({n_trainval} train scenes) or a custom version name",
+                             f"(asked for {self.train_scenes} and {self.val_scenes}); for more, use {more}",
                              field="train_scenes" if self.train_scenes > len(trn) else "val_scenes")
 
     def splits(self) -> Tuple[str, str]:
