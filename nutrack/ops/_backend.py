@@ -10,7 +10,7 @@ module and registers it here (`register_emulated`); no installed nutrack ever ha
 
 Threads: nutrack changes no process-wide setting at import. The C++ launchers decide their
 threads on every call from the work's size, the CPUs the process may run on now
-(sched_getaffinity) and OMP_NUM_THREADS, and run them as threads started for the call, not
+(sched_getaffinity), the cgroup's CPU quota and OMP_NUM_THREADS, and run them as threads started for the call, not
 OpenMP (csrc/threads.h; README, "Threads"). The numba twins are single-threaded.
 """
 from __future__ import annotations

@@ -14,9 +14,9 @@ Semantics (all backends, bit for bit):
   linear cell index, so any grid resolution works (nuScenes at 0.075 m x 0.2 m is 83M cells).
 Only x, y, z (the first three columns) place a point; every column is copied into `voxels`.
 
-Threads: the C++ backend runs its passes on threads decided per call (clouds under 16k points
-stay on the calling thread; csrc/threads.h, README "Threads"); the results never depend on
-the thread count.
+Threads: the C++ backend runs its passes on threads decided per call (a thread takes at least
+64k points, so one-sweep clouds stay on the calling thread; csrc/threads.h, README
+"Threads"); the results never depend on the thread count.
 """
 from __future__ import annotations
 
