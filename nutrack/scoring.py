@@ -22,6 +22,10 @@ A scorer provides:
   frame with the ids of the live tracks and, for each, the index of the detection it was
   updated with this frame (-1 when it was not), so a scorer can keep per-track features
   (for instance point-cloud embeddings) keyed by track id.
+* ``rescore(tracks, context)`` (optional): called in the tracker's output stage with a
+  :class:`TrackView` of the tracks it is about to report (``boxes`` as reported, ``scores``
+  the scores it would report); returns ``(M,)`` scores in 0-1 to report instead, or None to
+  keep the tracker's. The learned tracker's confidence head (:mod:`nutrack.model.confidence`).
 """
 from __future__ import annotations
 
@@ -94,3 +98,7 @@ class Scorer(abc.ABC):
     def observe(self, track_ids: np.ndarray, detection_index: np.ndarray, detections,
                 context: FrameContext) -> None:
         """End of a frame: live track ids and the detection each was updated with (-1: none)."""
+
+    def rescore(self, tracks: TrackView, context: FrameContext) -> Optional[np.ndarray]:
+        """Scores to report for the output ``tracks`` instead of the tracker's; None keeps them."""
+        return None

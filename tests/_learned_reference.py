@@ -10,7 +10,7 @@ import torch
 
 from nutrack.data.classes import NUM_CLASSES
 from nutrack.model.features import (POINT_DIM, PAIR_DIM, ObjectInputs, _enlarged, candidate_pairs, object_geometry,
-                                    pair_metric, predict_boxes)
+                                    pair_metric)
 from nutrack.model.network import AssociationNet, ModelConfig, object_tensors, pair_probabilities
 from nutrack.model.threads import torch_threads
 from nutrack.scoring import Scorer
@@ -213,13 +213,13 @@ class ReferenceLearnedScorer(Scorer):
             if st is None:
                 unknown.append(i)
                 continue
-            boxes[i], vel[i], feats[i], dt[i] = st[0], st[1], st[4], now - st[5]
+            feats[i], dt[i] = st[4], now - st[5]  # the tracker's predicted box and velocity stay
         if unknown:  # tracks the scorer never saw updated: their predicted boxes, now
             u = np.asarray(unknown)
             f = self._encode(boxes[u], vel[u], np.asarray(tracks.scores)[u], np.asarray(tracks.classes)[u], context)
             for k, i in enumerate(unknown):
                 feats[i] = f[k]
-        pred = predict_boxes(boxes, vel, dt)
+        pred = boxes
         ti, di = candidate_pairs(pred, tracks.classes, detections.boxes, detections.classes, self.config.gates)
         if candidates is not None and len(ti):
             # pairs outside the tracker's gate are ignored by it; with softmax they still

@@ -2,7 +2,8 @@
 
 A checkpoint is a ``torch.save`` dict: ``format`` (:data:`CHECKPOINT_FORMAT`), ``model`` (the
 network's state dict), ``model_config`` (:class:`ModelConfig` as a dict), ``data``
-(``nsweeps``) and, for resuming, ``optimizer``, ``train_state``, ``rng`` and ``config``.
+(``nsweeps``), optionally ``confidence`` (the track-confidence head: ``{"config", "state"}``,
+see :mod:`nutrack.model.confidence`) and, for resuming, ``optimizer``, ``train_state``, ``rng`` and ``config``.
 
 Everything a user can hand us as ``--checkpoint`` or ``--resume`` (random bytes, a JSON file,
 a truncated download, another program's pickle, a state dict of another width) ends in a
@@ -18,7 +19,8 @@ import torch
 from nutrack._cli import UserError
 from nutrack.model.network import AssociationNet, ModelConfig
 
-__all__ = ["CHECKPOINT_FORMAT", "CheckpointError", "read_checkpoint", "model_from_checkpoint", "load_model"]
+__all__ = ["CHECKPOINT_FORMAT", "CheckpointError", "read_checkpoint", "model_from_checkpoint", "load_model",
+           "confidence_from_checkpoint"]
 
 CHECKPOINT_FORMAT = "nutrack.model/1"
 
@@ -83,3 +85,19 @@ def load_model(checkpoint: str, device="cpu") -> Tuple[AssociationNet, Dict[str,
     ck = read_checkpoint(checkpoint)
     model = model_from_checkpoint(ck, checkpoint)
     return model.to(device).eval(), ck
+
+
+def confidence_from_checkpoint(ck: Dict[str, Any], path: str, what: str = "--checkpoint"):
+    """The checkpoint's track-confidence head (:class:`nutrack.model.confidence.ConfidenceNet`,
+    eval mode, CPU), or None when it has none."""
+    from nutrack.model.confidence import ConfidenceConfig, ConfidenceNet
+
+    entry = ck.get("confidence")
+    if entry is None:
+        return None
+    try:
+        net = ConfidenceNet(ConfidenceConfig.from_dict(entry["config"]))
+        net.load_state_dict(entry["state"])
+    except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as e:
+        raise CheckpointError(f"{what} {path!r}: unusable confidence head ({_first_line(e)})") from None
+    return net.eval()

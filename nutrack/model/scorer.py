@@ -1,26 +1,44 @@
 """The learned scorer: the association network behind the tracker's ``learned`` method.
 
 It follows the scorer contract of :mod:`nutrack.scoring` (``kind``, ``threshold``,
-``__call__``, ``reset``, ``observe``). Each live track is represented, as in training, by the
-detection it was last updated with (its box, velocity, score, class and encoded features,
-kept per track id in :meth:`LearnedScorer.observe`) moved to the current time with that
-detection's velocity (constant velocity, no acceleration).
+``__call__``, ``reset``, ``observe``, ``rescore``). Each live track is represented by the
+encoded features of the detection it was last updated with (kept per track id in
+:meth:`LearnedScorer.observe`) and by the box and velocity the tracker's motion models predict
+for it now; the pair geometry compares that predicted box with each detection. With a
+confidence head (:mod:`nutrack.model.confidence`), :meth:`LearnedScorer.rescore` gives the
+scores the tracker reports.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Dict, Optional
 
 import numpy as np
 import torch
 
-from nutrack.model.checkpoint import CHECKPOINT_FORMAT, load_model
-from nutrack.model.features import (PointIndex, candidate_pairs, make_objects, nan_to_num, pair_geometry,
-                                    predict_boxes)
+from nutrack.model.checkpoint import CHECKPOINT_FORMAT, confidence_from_checkpoint, load_model
+from nutrack.model.confidence import ConfidenceNet, TrackHistory, confidence_inputs
+from nutrack.model.features import (PointIndex, candidate_pairs, gather_object_points, make_objects, nan_to_num,
+                                    object_geometry, pair_geometry)
 from nutrack.model.network import AssociationNet, ModelConfig, object_tensors, pair_probabilities
 from nutrack.model.threads import torch_threads
 from nutrack.scoring import Scorer
 
-__all__ = ["LearnedScorer", "load_scorer", "load_model", "CHECKPOINT_FORMAT"]
+__all__ = ["LearnedScorer", "RolloutFrame", "load_scorer", "load_model", "CHECKPOINT_FORMAT"]
+
+
+@dataclass
+class RolloutFrame:
+    """One frame of a recorded rollout (:attr:`LearnedScorer.recorder`): the confidence
+    inputs of the output tracks, their boxes, classes and tracker scores, and the ego's BEV
+    position (NaN when the frame had no pose)."""
+
+    sample_token: Optional[str]
+    ego_xy: np.ndarray
+    inputs: np.ndarray
+    boxes: np.ndarray
+    classes: np.ndarray
+    scores: np.ndarray
 
 
 def load_scorer(checkpoint: str, device: str = "cpu", threads: Optional[int] = 1) -> "LearnedScorer":
@@ -30,7 +48,7 @@ def load_scorer(checkpoint: str, device: str = "cpu", threads: Optional[int] = 1
     ``threads``: torch intra-op threads while the scorer runs (see :class:`LearnedScorer`)."""
     model, ck = load_model(checkpoint, device)
     return LearnedScorer(model, device=device, nsweeps=int(ck.get("data", {}).get("nsweeps", 1)),
-                         threads=threads)
+                         threads=threads, confidence=confidence_from_checkpoint(ck, checkpoint))
 
 
 class LearnedScorer(Scorer):
@@ -48,12 +66,23 @@ class LearnedScorer(Scorer):
             per-frame tensors are tiny, and torch's thread pool made the tracker 25x slower on
             a busy 2-core machine (2.7 vs 68 frames/s); scoping the setting to the scorer's
             calls keeps that speed without changing the rest of the process.
+        confidence: the track-confidence head (:class:`ConfidenceNet`, on the CPU) whose
+            probabilities the tracker reports as scores (:meth:`rescore`); None: the tracker's.
+        history: output frames per track the confidence inputs hold (default: the head's).
+
+    ``recorder``: set it to a list to record every frame's confidence inputs as
+    :class:`RolloutFrame` (the training rollouts of the head), with or without a head.
     """
 
     kind = "similarity"
 
     def __init__(self, model: AssociationNet, device="cpu", nsweeps: int = 1,
-                 threshold: Optional[float] = None, threads: Optional[int] = 1):
+                 threshold: Optional[float] = None, threads: Optional[int] = 1,
+                 confidence: Optional[ConfidenceNet] = None, history: Optional[int] = None):
+        self.confidence = None if confidence is None else confidence.eval()
+        self.history = TrackHistory(history if history is not None else
+                                    (confidence.config.history if confidence is not None else 1))
+        self.recorder: Optional[list] = None
         self.model = model.eval()
         self.device = torch.device(device)
         self.threads = threads if self.device.type == "cpu" else None
@@ -64,12 +93,11 @@ class LearnedScorer(Scorer):
 
     # -- state -----------------------------------------------------------------------------
     def reset(self) -> None:
-        # the tracks the scorer saw updated, as parallel arrays sorted by id: the box,
-        # velocity (NaN as 0) and time of the detection each was last updated with, and that
-        # detection's encoded features (rows of one tensor on the model's device)
+        # the tracks the scorer saw updated, as parallel arrays sorted by id: the time of the
+        # detection each was last updated with, and that detection's encoded features (rows
+        # of one tensor on the model's device)
+        self.history.reset()
         self._ids = np.zeros(0, np.int64)
-        self._boxes = np.zeros((0, 7), np.float32)
-        self._vel = np.zeros((0, 2), np.float32)
         self._time = np.zeros(0, np.float64)
         self._feat: Optional[torch.Tensor] = None
         # this frame's encoded detections (from __call__), found again in observe by their bytes
@@ -133,29 +161,25 @@ class LearnedScorer(Scorer):
         out = np.full((m, n), -np.inf, np.float32)
         if m == 0 or n == 0:
             return out
-        now = float(context.timestamp)
-        boxes = np.array(tracks.boxes, np.float32, copy=True)
+        # the tracks as the tracker presents them: its motion models' predicted boxes and
+        # velocities; the features are those of each track's last detection
+        pred = np.ascontiguousarray(tracks.boxes, np.float32)
         vel = nan_to_num(np.asarray(tracks.velocities, np.float32))
-        dt = np.zeros(m)
         pos = self._lookup(np.asarray(tracks.ids, np.int64))
         known = pos >= 0
         unknown = np.flatnonzero(~known)
-        if len(unknown) < m:
-            rows = pos[known]
-            boxes[known], vel[known], dt[known] = self._boxes[rows], self._vel[rows], now - self._time[rows]
+        dt = np.zeros(m)
+        dt[known] = float(context.timestamp) - self._time[pos[known]]
         fu = None
         if len(unknown):  # tracks the scorer never saw updated: their predicted boxes, now
-            fu = self._encode(boxes[unknown], vel[unknown], np.asarray(tracks.scores)[unknown],
+            fu = self._encode(pred[unknown], vel[unknown], np.asarray(tracks.scores)[unknown],
                               np.asarray(tracks.classes)[unknown], context)
-        pred = predict_boxes(boxes, vel, dt)
         ti, di = candidate_pairs(pred, tracks.classes, detections.boxes, detections.classes, self.config.gates)
         if candidates is not None and len(ti):
             # pairs outside the tracker's gate are ignored by it; with softmax they still
             # share their track's normalisation, as in training
             ok = np.asarray(candidates, bool)[ti, di]
-            if self.config.normalization == "sigmoid":
-                ti, di = ti[ok], di[ok]
-            elif not ok.any():
+            if self.config.normalization == "sigmoid" or not ok.any():
                 ti, di = ti[ok], di[ok]
         if len(ti) == 0:
             return out
@@ -179,6 +203,26 @@ class LearnedScorer(Scorer):
         prob = pair_probabilities(logits, nm, ti_t, m, self.config.normalization)
         out[ti, di] = prob.float().cpu().numpy()
         return out
+
+    def rescore(self, tracks, context) -> Optional[np.ndarray]:
+        """The confidence head's scores of the output ``tracks`` (None without a head). With a
+        ``recorder`` list set, each frame's inputs are appended to it as well (training rollouts)."""
+        if self.confidence is None and self.recorder is None:
+            return None
+        boxes = np.ascontiguousarray(tracks.boxes, np.float32)
+        _, mask = gather_object_points(self._frame_points(context), boxes, self.config.max_points)
+        pose = self._pose(context)
+        geom = object_geometry(boxes, tracks.velocities, tracks.scores, pose, mask.sum(axis=1))
+        x = confidence_inputs(tracks, geom, self.history)
+        if self.recorder is not None:
+            ego = np.full(2, np.nan) if pose is None else np.asarray(pose, np.float64)[:2, 3].copy()
+            self.recorder.append(RolloutFrame(getattr(context, "sample_token", None), ego, x, boxes,
+                                              np.asarray(tracks.classes, np.int64).copy(),
+                                              np.asarray(tracks.scores, np.float32).copy()))
+        if self.confidence is None:
+            return None
+        with torch_threads(self.threads):
+            return self.confidence.probabilities(x)
 
     def _observe(self, track_ids, detection_index, detections, context) -> None:
         ids = np.asarray(track_ids, np.int64).reshape(-1)
@@ -213,9 +257,6 @@ class LearnedScorer(Scorer):
             feat_rows.append(f)
         now = float(context.timestamp) if context is not None else 0.0
         self._ids = new_ids[order]
-        self._boxes = np.concatenate([self._boxes[pos[stay]], np.asarray(detections.boxes, np.float32)[d]])[order]
-        self._vel = np.concatenate([self._vel[pos[stay]],
-                                    nan_to_num(np.asarray(detections.velocities, np.float32)[d])])[order]
         self._time = np.concatenate([self._time[pos[stay]], np.full(len(d), now)])[order]
         if feat_rows:
             feat = feat_rows[0] if len(feat_rows) == 1 else torch.cat(feat_rows)

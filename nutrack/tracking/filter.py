@@ -129,6 +129,8 @@ class FilterTracker(Tracker):
         if kind not in ("similarity", "distance"):
             raise ValueError(f"scorer.kind must be 'similarity' or 'distance', got {kind!r}")
         self._stage1_distance = kind == "distance"
+        rescore = getattr(self.scorer, "rescore", None)  # the base class's keeps the scores: skip it
+        self._rescore = None if getattr(rescore, "__func__", None) is Scorer.rescore else rescore
         thr = getattr(self.scorer, "threshold", None)
         self._thr1 = (np.broadcast_to(np.asarray(thr, np.float64), (len(p.match_threshold),)).copy()
                       if thr is not None else p.arr("match_threshold"))
@@ -185,7 +187,7 @@ class FilterTracker(Tracker):
         self._associate_second(boxes, det, sel, cand, match, shared)
         self._update(det, sel, match)
         det_of_track = self._life_cycle(det, sel, match)
-        out = self._output(det, det_of_track)
+        out = self._output(det, det_of_track, context)
         self.scorer.observe(self.tracks.ids.copy(), det_of_track, det, context)  # a copy: see view()
         return out
 
@@ -361,9 +363,9 @@ class FilterTracker(Tracker):
         self._new_tracks(det, born, start)
         return det_of_track
 
-    def _output(self, det: Detections, det_of_track: np.ndarray) -> Tracks:
+    def _output(self, det: Detections, det_of_track: np.ndarray, context: FrameContext) -> Tracks:
         """Stage "output": tracks matched this frame and confirmed ones coasting at most
-        ``output_max_coast`` frames, with refined scores."""
+        ``output_max_coast`` frames, with refined scores (or those of the scorer's ``rescore``)."""
         p = self.params
         t = self.tracks
         if len(t) == 0:
@@ -382,7 +384,25 @@ class FilterTracker(Tracker):
         scores = t.score[sel] * np.power(self._decay[t.cls[sel]], tsu)
         if p.tentative_score_factor < 1.0:
             scores = np.where(t.confirmed[sel], scores, scores * p.tentative_score_factor)
-        return Tracks(boxes, vel, scores.astype(np.float32), t.cls[sel], t.ids[sel])
+        scores = self._rescored(sel, boxes, vel, scores.astype(np.float32), context)
+        return Tracks(boxes, vel, scores, t.cls[sel], t.ids[sel])
+
+    def _rescored(self, sel: np.ndarray, boxes, vel, scores: np.ndarray, context: FrameContext) -> np.ndarray:
+        """The scorer's scores for the output rows ``sel`` when it rescores (see
+        :mod:`nutrack.scoring`), else ``scores``."""
+        rescore = self._rescore
+        if rescore is None:
+            return scores
+        t = self.tracks
+        view = TrackView(ids=t.ids[sel], classes=t.cls[sel], boxes=boxes, velocities=vel, scores=scores,
+                         hits=t.hits[sel], age=t.age[sel], time_since_update=t.tsu[sel], confirmed=t.confirmed[sel])
+        new = rescore(view, context)
+        if new is None:
+            return scores
+        new = np.asarray(_to_host(new), np.float32).reshape(-1)
+        if new.shape != scores.shape:
+            raise ValueError(f"scorer.rescore returned {new.shape[0]} scores for {len(scores)} tracks")
+        return new
 
     # -- helpers ---------------------------------------------------------------------------
     def _new_tracks(self, det: Detections, born: np.ndarray, start: int) -> None:

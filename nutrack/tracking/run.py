@@ -21,10 +21,12 @@ METHODS = ("centerpoint", "filter", "learned")
 
 
 def learned_params() -> FilterParams:
-    """Defaults of the learned tracker: the filter's life cycle with constant-velocity motion
-    for every class (the learned model's motion assumption); stage 1 gates on the scorer's
-    own threshold."""
-    return FilterParams(motion_model=("cv",) * 7)
+    """Defaults of the learned tracker: the filter's (its per-class motion models predict the
+    tracks the network scores), coasting tracks reported for as long as they live
+    (``output_max_coast = max_age``: the confidence head ranks them); stage 1 gates on the
+    scorer's own threshold."""
+    p = FilterParams()
+    return p.replace(output_max_coast=p.max_age)
 
 
 def make_tracker(method: str, *, overrides: Optional[Mapping[str, Any]] = None,
@@ -87,8 +89,7 @@ def _params_from_file(method: str, path: str) -> FilterParams:
                          "CenterPoint's published values")
     if method == "filter":
         return read_params_file(path, FilterParams())
-    # the learned tracker takes the file's life cycle and thresholds, and keeps its own motion
-    return read_params_file(path, learned_params(), skip=("motion_model",))
+    return read_params_file(path, learned_params())
 
 
 @dataclass

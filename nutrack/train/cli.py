@@ -44,6 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default: $NUTRACK_CACHE/frames, else ~/.cache/nutrack/frames; 'off': prepare them in memory "
                         "every run)")
     g.add_argument("--nsweeps", type=int, default=d.nsweeps, help="lidar sweeps per keyframe for the point features")
+    g.add_argument("--data-seed", type=int, default=d.data_seed,
+                   help="generator seed of the embedded dataset (without --dataroot): another seed, another dataset")
     t = p.add_argument_group("training")
     t.add_argument("--epochs", type=int, default=d.epochs)
     t.add_argument("--batch-size", type=int, default=d.batch_size, help="frame pairs per step (per process)")
@@ -74,6 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--max-points", type=int, default=d.max_points, help="points per object fed to the PointNet")
     m.add_argument("--alpha", type=float, default=d.alpha, help="focal loss alpha (sigmoid; < 0: off)")
     m.add_argument("--gamma", type=float, default=d.gamma, help="focal loss gamma")
+    m.add_argument("--no-confidence", action="store_true",
+                   help="ablation: no track-confidence head (the tracker reports its own scores)")
+    m.add_argument("--history", type=int, default=d.history,
+                   help="output frames of each track the confidence head sees (the current one included)")
     o = p.add_argument_group("output")
     o.add_argument("--no-baselines", action="store_true", help="do not run filter / centerpoint for comparison")
     o.add_argument("--params", metavar="FILE",

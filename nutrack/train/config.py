@@ -21,7 +21,8 @@ __all__ = ["TrainConfig", "FROZEN_KEYS", "DATA_KEYS", "resolve_data"]
 #: what resuming must find unchanged in the saved config
 FROZEN_KEYS = ("dataroot", "version", "train_split", "val_split", "train_detections", "val_detections",
                "batch_size", "lr", "weight_decay", "seed", "nsample_q", "max_gap", "nsweeps", "max_points",
-               "normalization", "no_points", "hidden", "alpha", "gamma", "grad_clip")
+               "normalization", "no_points", "hidden", "alpha", "gamma", "grad_clip", "data_seed", "no_confidence",
+               "history")
 #: the dataset of a run, resolved from the options or the embedded default
 DATA_KEYS = ("dataroot", "version", "train_split", "val_split", "train_detections", "val_detections")
 
@@ -39,6 +40,7 @@ class TrainConfig:
     train_detections: Optional[str] = None
     val_detections: Optional[str] = None
     nsweeps: int = 1
+    data_seed: int = 0
     frame_cache: Optional[str] = None  # folder of prepared frames; None: $NUTRACK_CACHE/frames; "off"
     # training
     epochs: int = 6
@@ -61,6 +63,8 @@ class TrainConfig:
     max_points: int = 32
     alpha: float = 0.25
     gamma: float = 2.0
+    no_confidence: bool = False
+    history: int = 4
     # output
     no_baselines: bool = False
     params: Optional[str] = None
@@ -95,7 +99,7 @@ class TrainConfig:
                   ("weight-decay", self.weight_decay >= 0 and math.isfinite(self.weight_decay)),
                   ("checkpoint-every", self.checkpoint_every >= 0), ("eval-every", self.eval_every >= 0),
                   ("grad-clip", self.grad_clip >= 0 and math.isfinite(self.grad_clip)),
-                  ("threads", self.threads >= 1), ("eval-workers", 1 <= self.eval_workers <= 64)]
+                  ("threads", self.threads >= 1), ("history", self.history >= 1), ("eval-workers", 1 <= self.eval_workers <= 64)]
         bad = [n for n, ok in checks if not ok]
         if bad:
             raise TrainingError("invalid " + ", ".join(f"--{n} {getattr(self, n.replace('-', '_'))}" for n in bad))
@@ -126,6 +130,8 @@ def resolve_data(config: TrainConfig, generate_default) -> Dict[str, str]:
                                     f"(it has {', '.join(sorted(ds.detections))})")
         return dict(dataroot=ds.dataroot, version=ds.version, train_split=train_split, val_split=val_split,
                     train_detections=ds.detections[train_split], val_detections=ds.detections[val_split])
+    if config.data_seed != 0:
+        raise TrainingError("--data-seed picks the embedded dataset's generator seed; it has no meaning with --dataroot")
     if config.version is None:
         raise TrainingError("--dataroot needs --version")
     mini = config.version.endswith("mini")

@@ -71,15 +71,17 @@ def val_pass(model: AssociationNet, inputs: TrainingInputs, config: TrainConfig,
 
 
 def learned_tracker(model: AssociationNet, device, nsweeps: int, threshold: float, threads: int,
-                    params: Optional[str] = None):
+                    params: Optional[str] = None, confidence=None, history: Optional[int] = None):
     """The ``learned`` tracker around an in-memory network (during training), its network
     calls on ``threads`` torch CPU threads (``--threads``), its life cycle from ``params``
-    (a params file; default: the learned tracker's defaults)."""
+    (a params file; default: the learned tracker's defaults); ``confidence``, ``history``:
+    see :class:`nutrack.model.scorer.LearnedScorer`."""
     from nutrack.model.scorer import LearnedScorer
     from nutrack.tracking.filter import FilterTracker
     from nutrack.tracking.run import tracker_params
 
-    scorer = LearnedScorer(model, device=device, nsweeps=nsweeps, threshold=threshold, threads=threads)
+    scorer = LearnedScorer(model, device=device, nsweeps=nsweeps, threshold=threshold, threads=threads,
+                           confidence=confidence, history=history)
     return FilterTracker(tracker_params("learned", params), scorer=scorer)
 
 

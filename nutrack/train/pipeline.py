@@ -87,12 +87,37 @@ def _completed_summary(config: TrainConfig, ck: Dict[str, Any], dist: Dist) -> O
     return summary
 
 
+def _confidence_head(trainer: Trainer, progress: bool) -> Optional[Dict[str, Any]]:
+    """The track-confidence head of the best checkpoint (:mod:`nutrack.train.confidence`):
+    trained on rollouts of its network over the train split and stored in ``best.pt``, once
+    (a resumed run whose ``best.pt`` has one keeps it). Returns its statistics, None without
+    (``--no-confidence``, or rollouts without real and false boxes)."""
+    from nutrack.model.checkpoint import load_model
+    from nutrack.model.confidence import ConfidenceConfig
+    from nutrack.train.checkpoints import save_checkpoint
+    from nutrack.train.confidence import fit_confidence
+
+    cfg = trainer.config
+    if cfg.no_confidence:
+        return None
+    model, ck = load_model(trainer.best_path, trainer.device)
+    if ck.get("confidence") is None:
+        head = ConfidenceConfig(history=cfg.history, alpha=cfg.alpha, gamma=cfg.gamma)
+        entry = fit_confidence(model, cfg, trainer.inputs, trainer.device, cfg.params, progress, head)
+        if entry is None:
+            return None
+        ck["confidence"] = entry
+        save_checkpoint(trainer.best_path, **{k: v for k, v in ck.items() if k != "format"})
+    return ck["confidence"]["stats"]
+
+
 def _finish(trainer: Trainer, progress: bool) -> Dict[str, Any]:
     st, cfg, dist = trainer.state, trainer.config, trainer.dist
     summary = {"run_dir": cfg.output, "config": cfg.to_dict(), "history": st.history, "best": st.best,
                "skipped_batches": st.skipped, "train_frame_pairs_per_s": st.pairs_seen / max(st.train_seconds, 1e-9),
                "device": str(trainer.device), "world_size": dist.world}
     if dist.main:
+        summary["confidence"] = _confidence_head(trainer, progress)
         summary["comparison"] = final_comparison(cfg, trainer.inputs, trainer.best_path, trainer.device, progress)
         atomic_write_json(os.path.join(cfg.output, METRICS), summary, indent=True)
         print(format_summary(summary), flush=True)

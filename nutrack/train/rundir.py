@@ -2,6 +2,7 @@
 checkpoint being resumed, with the settings that run was started with."""
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from typing import Any, Dict, NamedTuple, Optional
@@ -30,6 +31,7 @@ def _embedded_dataset(config: TrainConfig, dist: Dist, progress: bool):
     from nutrack.data.synth import SynthConfig, default_dataset
 
     cfg = SynthConfig.tiny(train_scenes=2) if config.tiny else SynthConfig()
+    cfg = dataclasses.replace(cfg, seed=config.data_seed)
     ds = default_dataset(cfg=cfg, progress=progress) if dist.main else None
     barrier(dist)
     return ds if ds is not None else default_dataset(cfg=cfg, progress=False)
