@@ -405,3 +405,34 @@ def test_an_unusable_params_file_is_one_line_before_any_work(cache, tmp_path, mo
     assert train.main([*FAST, "--params", str(bad), "-o", str(tmp_path / "x")]) == 2
     _one_line_error(capsys, "bad.json", "not a nutrack params file")
     assert not (tmp_path / "x").exists()
+
+
+def test_best_checkpoint_holds_the_confidence_head(finished_run):
+    """The head is trained on the train rollouts once, stored in best.pt (not last.pt: the
+    resumable state stays the association network's) and its statistics in metrics.json."""
+    best, last = _state(finished_run / "best.pt"), _state(finished_run / "last.pt")
+    assert set(best["confidence"]) == {"config", "state", "stats"} and "confidence" not in last
+    stats = json.loads((finished_run / "metrics.json").read_text())["confidence"]
+    assert stats == best["confidence"]["stats"] and stats["boxes"] > 0 and 0 < stats["real_fraction"] < 1
+    from nutrack.model.scorer import load_scorer
+
+    assert load_scorer(str(finished_run / "best.pt")).confidence is not None
+
+
+def test_no_confidence_keeps_the_trackers_scores(cache, tmp_path):
+    out = tmp_path / "run"
+    r = _run([*FAST, "--epochs", "1", "--no-confidence", "-o", str(out)], cache, tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "confidence" not in _state(out / "best.pt")
+    assert json.loads((out / "metrics.json").read_text())["confidence"] is None
+
+
+@pytest.mark.parametrize("args, needle", [(["--history", "0"], "--history 0"),
+                                          (["--dataroot", "/nowhere", "--version", "v1.0-mini", "--data-seed", "1"],
+                                           "--data-seed")])
+def test_confidence_and_data_seed_options_are_checked(tmp_path, monkeypatch, capsys, args, needle):
+    from nutrack import train
+
+    assert train.main([*FAST, *args, "-o", str(tmp_path / "x")]) == 2
+    _one_line_error(capsys, needle)
+    assert not (tmp_path / "x").exists()
