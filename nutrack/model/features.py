@@ -173,14 +173,13 @@ def gather_object_points(points, boxes: np.ndarray, max_points: int = 32) -> Tup
     if n == 0 or points is None or len(points) == 0 or max_points == 0:
         return out, mask
     index = points if isinstance(points, PointIndex) else PointIndex(points)
-    from nutrack.ops._boxes import box_frames, validate_boxes
+    from nutrack.ops._boxes import host_frames_and_rotation, validate_boxes
 
-    big = _enlarged(boxes)
-    frames = box_frames(validate_boxes(big))
-    yaw = boxes[:, 6].astype(np.float64)
+    big = validate_boxes(_enlarged(boxes))
+    # the enlarged boxes' frames, and numpy's cos / sin of the yaws (the boxes' own) with them
+    frames, cos, sin = host_frames_and_rotation(big)
     _kernels.gather_points(index.points, index.points.shape[1] > 3, index.params, index.nx, index.ny,
-                           index.cell_start, index.order, frames, boxes, big, np.cos(yaw), np.sin(yaw),
-                           max_points, out, mask)
+                           index.cell_start, index.order, frames, boxes, big, cos, sin, max_points, out, mask)
     return out, mask
 
 

@@ -141,10 +141,18 @@ def _host_box_frames(boxes: np.ndarray) -> np.ndarray:
     """:func:`box_frames` of C-contiguous numpy boxes, bit for bit: cos and sin stay numpy's
     (its SIMD float64 cos/sin need not match the libm ones numba would call), the rest of
     :func:`_rotation` and the layout run in one numba pass instead of ~25 array operations."""
+    return host_frames_and_rotation(boxes)[0]
+
+
+def host_frames_and_rotation(boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(box_frames(boxes), cos, sin)`` of (M, 7) C-contiguous float32 numpy boxes, ``cos`` /
+    ``sin`` the float64 ``np.cos`` / ``np.sin`` of the yaws (not snapped to quarter turns),
+    for callers that need those too (the learned tracker's point features)."""
     yaw64 = boxes[:, 6].astype(np.float64)
+    cos, sin = np.cos(yaw64), np.sin(yaw64)
     frames = np.empty((boxes.shape[0], BOX_FRAME_WIDTH), np.float32)
-    _fill_frames(boxes, np.cos(yaw64), np.sin(yaw64), _MAX_SNAPPED_QUARTER_TURNS, _PREFILTER_SLACK, frames)
-    return frames
+    _fill_frames(boxes, cos, sin, _MAX_SNAPPED_QUARTER_TURNS, _PREFILTER_SLACK, frames)
+    return frames, cos, sin
 
 
 # cos and sin of the quarter turns q = 0, 1, 2, 3 (the values _rotation's formulas give)
