@@ -116,6 +116,40 @@ def test_pair_geometry_with_classes_is_the_reference():
     assert _bits_equal(got, want) and len(ti) > 50
     with pytest.raises(ValueError, match="one class"):
         pair_geometry(pred, tv, dt, dets, dv, np.array([0]), np.array([0]), track_classes=tc, det_classes=dc + 1)
+    # the caller's frames of the boxes (as the tracker computes them once a frame)
+    from nutrack.ops._boxes import box_frames
+
+    frames = (box_frames(pred), box_frames(dets))
+    got = pair_geometry(pred, tv, dt, dets, dv, ti, di, time_since_update=tsu, track_classes=tc, det_classes=dc,
+                        frames=frames)
+    assert _bits_equal(got, want)
+
+
+def _reference_candidate_pairs(pred, tc, dets, dc, gates):
+    """candidate_pairs as it was: the numpy distance matrix and np.nonzero."""
+    a, b = np.asarray(pred, np.float64), np.asarray(dets, np.float64)
+    d = np.hypot(a[:, None, 0] - b[None, :, 0], a[:, None, 1] - b[None, :, 1])
+    ok = (tc[:, None] == dc[None, :]) & (d < np.asarray(gates, np.float64)[tc][:, None])
+    return np.nonzero(ok)
+
+
+def test_candidate_pairs_is_the_numpy_reference():
+    rng = np.random.default_rng(5)
+    for trial in range(30):
+        m, n = rng.integers(0, 40, 2)
+        tb = rng.uniform(-30, 30, (m, 7)).astype(np.float32)
+        db = rng.uniform(-30, 30, (n, 7)).astype(np.float32)
+        tc, dc = rng.integers(0, 7, m), rng.integers(0, 7, n)
+        gates = tuple(rng.uniform(1, 20, 7))
+        if m and n:  # pairs at the gate itself (distance == gate exactly: out), NaN centres
+            db[0, :2] = tb[0, :2] + np.float32([gates[tc[0]], 0.0])
+            dc[0] = tc[0]
+            tb[-1, 0] = np.nan
+        ti, di = candidate_pairs(tb, tc, db, dc, gates)
+        wi, wj = _reference_candidate_pairs(tb, tc, db, dc, gates)
+        assert np.array_equal(ti, wi) and np.array_equal(di, wj) and ti.dtype == np.int64
+    with pytest.raises(IndexError):
+        candidate_pairs(tb, np.full(m, 9), db, dc, gates)
 
 
 def test_network_mlps_are_nn_sequential():

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from nutrack.ops import _numba_affinity as _aff
 from nutrack.ops._boxes import CX, CY, RX, RY
 from nutrack.ops._numba_points import point_in_box_frame
 
@@ -165,3 +166,48 @@ def pair_columns(tb, db, tv, dv, dt, tsu, ti, di, out, ratio, dyaw, dvel):
         out[k, 10] = dt[i]
         if tsu is not None:
             out[k, 11] = tsu[i] / 5.0
+
+
+@njit(cache=True, error_model="numpy")
+def pair_affinities(frames_t, frames_d, ti, di, out):
+    """Columns 0-2 of :func:`nutrack.model.features.pair_geometry` for the pairs ``(ti, di)``
+    of the (trusted) frames: ``center_distance / 2``, ``giou_bev`` and ``iou_3d``, each as
+    the ops' numba twin (``_numba_affinity.pairwise_affinity``, held bit for bit to the C++
+    kernel by the ops' tests) writes it, its loop body evaluated for these pairs only instead
+    of three full matrices indexed afterwards. error_model "numpy" as that kernel."""
+    w = np.empty((_aff._SCRATCH_ROWS, _aff._SCRATCH_WIDTH), np.float32)
+    zero, two = np.float32(0.0), np.float32(2.0)
+    for k in range(ti.shape[0]):
+        i, j = ti[k], di[k]
+        fa = _aff.frame_at(frames_t, i)
+        pax, pay = _aff.box_corners(fa, zero, zero)
+        dx = frames_d[j, CX] - fa[CX]
+        dy = frames_d[j, CY] - fa[CY]
+        out[k, 0] = np.sqrt(dx * dx + dy * dy) / two
+        bev_apart = abs(dx) > fa[RX] + frames_d[j, RX] or abs(dy) > fa[RY] + frames_d[j, RY]
+        fb = _aff.frame_at(frames_d, j)
+        out[k, 1] = _aff.pair_affinity(_aff.GIOU_BEV, fa, pax, pay, fb, dx, dy, bev_apart, w)
+        out[k, 2] = zero if bev_apart else _aff.pair_affinity(_aff.IOU_3D, fa, pax, pay, fb, dx, dy, bev_apart, w)
+
+
+@njit(cache=True)
+def gated_pairs(tb, tc, db, dc, gates):
+    """``(ti, di)`` of the same-class pairs of the float64 boxes whose BEV centre distance
+    may lie under the track's gate ``gates[i]`` (a bound 1e-6 relative looser than ``hypot < gate``), row-major as
+    ``np.nonzero`` gives them; the caller applies the exact ``np.hypot`` test to these."""
+    m, n = tb.shape[0], db.shape[0]
+    ti = np.empty(m * n, np.int64)
+    di = np.empty(m * n, np.int64)
+    p = 0
+    for i in range(m):
+        bound = gates[i] * (1.0 + 1e-6)
+        bound2 = bound * bound
+        for j in range(n):
+            if tc[i] != dc[j]:
+                continue
+            dx = tb[i, 0] - db[j, 0]
+            dy = tb[i, 1] - db[j, 1]
+            if dx * dx + dy * dy < bound2:
+                ti[p], di[p] = i, j
+                p += 1
+    return ti[:p], di[:p]

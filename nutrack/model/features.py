@@ -173,14 +173,13 @@ def gather_object_points(points, boxes: np.ndarray, max_points: int = 32) -> Tup
     if n == 0 or points is None or len(points) == 0 or max_points == 0:
         return out, mask
     index = points if isinstance(points, PointIndex) else PointIndex(points)
-    from nutrack.ops._boxes import box_frames, validate_boxes
+    from nutrack.ops._boxes import host_frames_and_rotation, validate_boxes
 
-    big = _enlarged(boxes)
-    frames = box_frames(validate_boxes(big))
-    yaw = boxes[:, 6].astype(np.float64)
+    big = validate_boxes(_enlarged(boxes))
+    # the enlarged boxes' frames, and numpy's cos / sin of the yaws (the boxes' own) with them
+    frames, cos, sin = host_frames_and_rotation(big)
     _kernels.gather_points(index.points, index.points.shape[1] > 3, index.params, index.nx, index.ny,
-                           index.cell_start, index.order, frames, boxes, big, np.cos(yaw), np.sin(yaw),
-                           max_points, out, mask)
+                           index.cell_start, index.order, frames, boxes, big, cos, sin, max_points, out, mask)
     return out, mask
 
 
@@ -243,24 +242,25 @@ def candidate_pairs(pred_track_boxes: np.ndarray, track_classes: np.ndarray, det
                     det_classes: np.ndarray, gates=DEFAULT_GATES) -> Tuple[np.ndarray, np.ndarray]:
     """(track index, detection index) int64 arrays of the pairs within the class gate: same
     class and motion-compensated BEV centre distance < the class's gate."""
-    tc = np.asarray(track_classes, np.int64).reshape(-1)
-    dc = np.asarray(det_classes, np.int64).reshape(-1)
+    tc = np.ascontiguousarray(track_classes, np.int64).reshape(-1)
+    dc = np.ascontiguousarray(det_classes, np.int64).reshape(-1)
     if len(tc) == 0 or len(dc) == 0:
         e = np.zeros(0, np.int64)
         return e, e.copy()
-    a = np.asarray(pred_track_boxes, np.float64).reshape(-1, 7)
-    b = np.asarray(det_boxes, np.float64).reshape(-1, 7)
-    d = np.hypot(a[:, None, 0] - b[None, :, 0], a[:, None, 1] - b[None, :, 1])
-    g = np.asarray(gates, np.float64)[tc][:, None]
-    ok = (tc[:, None] == dc[None, :]) & (d < g)
-    ti, di = np.nonzero(ok)
-    return ti.astype(np.int64), di.astype(np.int64)
+    a = np.ascontiguousarray(pred_track_boxes, np.float64).reshape(-1, 7)
+    b = np.ascontiguousarray(det_boxes, np.float64).reshape(-1, 7)
+    g = np.asarray(gates, np.float64)[tc]  # each track's gate (numpy's indexing errors kept)
+    # numba keeps the pairs that can pass; the decisive test stays numpy's hypot (numba's
+    # libm hypot need not round as numpy's does) on those few pairs
+    ti, di = _kernels.gated_pairs(a, tc, b, dc, g)
+    ok = np.hypot(a[ti, 0] - b[di, 0], a[ti, 1] - b[di, 1]) < g[ti]
+    return ti[ok], di[ok]
 
 
 def pair_geometry(pred_track_boxes: np.ndarray, track_vel: np.ndarray, dt: np.ndarray,
                   det_boxes: np.ndarray, det_vel: np.ndarray, ti: np.ndarray, di: np.ndarray,
                   time_since_update: Optional[np.ndarray] = None, track_classes: Optional[np.ndarray] = None,
-                  det_classes: Optional[np.ndarray] = None) -> np.ndarray:
+                  det_classes: Optional[np.ndarray] = None, frames=None) -> np.ndarray:
     """``(P, PAIR_DIM)`` float32 for the pairs ``(ti[k], di[k])``.
 
     Columns: motion-compensated BEV centre distance /2 (``pairwise_affinity``
@@ -269,10 +269,14 @@ def pair_geometry(pred_track_boxes: np.ndarray, track_vel: np.ndarray, dt: np.nd
     ``dt`` (s) of the track, frames since the track's last update /5.
 
     ``track_classes`` / ``det_classes`` (optional, both or neither): the boxes' classes, when
-    every pair is of one class (as :func:`candidate_pairs` gives them; a ValueError otherwise):
-    the affinity kernel then evaluates same-class (track, detection) pairs only instead of
-    every pair of the boxes taking part, with the same values (a pair's affinity depends on
-    its two boxes only).
+    every pair is of one class (as :func:`candidate_pairs` gives them; a ValueError otherwise).
+    With them every box is validated and framed; without them only the boxes taking part (the
+    affinities are evaluated for the given pairs only in both cases).
+
+    ``frames`` (optional): ``(track frames, detection frames)``, the boxes'
+    ``box_frames(validate_boxes(boxes))`` rows already computed by the caller (the tracker
+    frames its boxes once a frame), trusted as ``nutrack.ops.affinity.frames_affinity``
+    trusts them; without them the boxes taking part are validated and framed here.
     """
     p = len(ti)
     out = np.zeros((p, PAIR_DIM), np.float32)
@@ -280,26 +284,24 @@ def pair_geometry(pred_track_boxes: np.ndarray, track_vel: np.ndarray, dt: np.nd
         return out
     tb = np.asarray(pred_track_boxes, np.float32).reshape(-1, 7)
     db = np.asarray(det_boxes, np.float32).reshape(-1, 7)
-    # pairwise_affinity's kernel on the boxes' frames, validated and framed once for the three
-    # metrics (frames_affinity: the same kernel call, the same matrices bit for bit)
-    from nutrack.ops._boxes import box_frames, validate_boxes
-    from nutrack.ops.affinity import frames_affinity
-
+    ti = np.ascontiguousarray(ti, np.int64).reshape(-1)
+    di = np.ascontiguousarray(di, np.int64).reshape(-1)
     if track_classes is not None:
-        ca = np.ascontiguousarray(track_classes, np.int64).reshape(-1)
-        cb = np.ascontiguousarray(det_classes, np.int64).reshape(-1)
+        ca = np.asarray(track_classes, np.int64).reshape(-1)
+        cb = np.asarray(det_classes, np.int64).reshape(-1)
         if not np.array_equal(ca[ti], cb[di]):
             raise ValueError("pair_geometry: with classes given, every pair must be of one class")
-        frames = box_frames(validate_boxes(np.concatenate([tb, db])))
-        f_t, f_d, rows, cols = frames[:len(tb)], frames[len(tb):], ti, di
+    if frames is not None:
+        f_t, f_d, rows, cols = np.ascontiguousarray(frames[0]), np.ascontiguousarray(frames[1]), ti, di
+    elif track_classes is not None:  # all the boxes validated and framed, as before
+        from nutrack.ops._boxes import box_frames, validate_boxes
+
+        both = box_frames(validate_boxes(np.concatenate([tb, db])))
+        f_t, f_d, rows, cols = both[:len(tb)], both[len(tb):], ti, di
     else:
-        ut, rows = np.unique(ti, return_inverse=True)
-        ud, cols = np.unique(di, return_inverse=True)
-        frames = box_frames(validate_boxes(np.concatenate([tb[ut], db[ud]])))
-        f_t, f_d, ca, cb = frames[:len(ut)], frames[len(ut):], None, None
-    out[:, 0] = frames_affinity(f_t, f_d, "center_distance", ca, cb)[rows, cols] / 2.0
-    out[:, 1] = frames_affinity(f_t, f_d, "giou_bev", ca, cb)[rows, cols]
-    out[:, 2] = frames_affinity(f_t, f_d, "iou_3d", ca, cb)[rows, cols]
+        f_t, f_d, rows, cols = _pair_frames(tb, db, ti, di)
+    # the three affinities of each pair, as pairwise_affinity's kernel computes them
+    _kernels.pair_affinities(f_t, f_d, rows, cols, out)
     # the arithmetic in one numba pass; the transcendentals stay numpy's, on arrays of the
     # shapes the numpy code gave them (numba's libm calls need not match numpy's SIMD ones)
     ratio, dyaw, dvel = np.empty((p, 3)), np.empty(p), np.empty((2, p))
@@ -307,10 +309,21 @@ def pair_geometry(pred_track_boxes: np.ndarray, track_vel: np.ndarray, dt: np.nd
     _kernels.pair_columns(tb, db, nan_to_num(np.asarray(track_vel, np.float64).reshape(-1, 2)),
                           nan_to_num(np.asarray(det_vel, np.float64).reshape(-1, 2)),
                           np.ascontiguousarray(np.broadcast_to(np.asarray(dt, np.float64), (len(tb),))),
-                          tsu, np.ascontiguousarray(ti, np.int64), np.ascontiguousarray(di, np.int64), out, ratio,
-                          dyaw, dvel)
+                          tsu, ti, di, out, ratio, dyaw, dvel)
     out[:, 4:7] = np.log(ratio)
     out[:, 7] = np.cos(dyaw)
     out[:, 8] = np.sin(dyaw)
     out[:, 9] = np.hypot(dvel[0], dvel[1]) / 5.0
     return out
+
+
+def _pair_frames(tb: np.ndarray, db: np.ndarray, ti: np.ndarray, di: np.ndarray):
+    """``(track frames, detection frames, rows, cols)``: the frames of the boxes taking part in
+    the pairs (validated as ``pairwise_affinity`` validates them, one ``box_frames`` call) and
+    each pair's rows in them."""
+    from nutrack.ops._boxes import box_frames, validate_boxes
+
+    ut, rows = np.unique(ti, return_inverse=True)
+    ud, cols = np.unique(di, return_inverse=True)
+    frames = box_frames(validate_boxes(np.concatenate([tb[ut], db[ud]])))
+    return frames[:len(ut)], frames[len(ut):], rows.astype(np.int64), cols.astype(np.int64)

@@ -118,14 +118,16 @@ class AssociationNet(nn.Module):
         if self.config.use_points:
             # points sit in slots 0..count-1 of each object: trim the padding shared by all
             # (at least one slot, so that the PointNet always takes part in the graph, as DDP needs)
-            k = max(1, int(mask.sum(dim=1).max().item()) if n else 0)
+            k = max(1, _max_count(mask) if n else 0)
             hp = self.point_mlp(pts[:, :k])  # (N, k, C), >= 0 (ends in a ReLU)
             # masked max seeded with 0: an object without points gets zeros
             h = (hp * mask[:, :k].unsqueeze(-1).to(hp.dtype)).amax(dim=1) if pts.shape[1] else \
                 hp.new_zeros((n, hp.shape[-1]))
         else:
             h = obj["geom"].new_zeros((n, self.config.point_hidden))
-        x = torch.cat([obj["geom"], self.class_embed(obj["classes"]), h], dim=1)
+        # F.embedding: nn.Embedding's forward (no max_norm here), without the module call
+        emb = F.embedding(obj["classes"], self.class_embed.weight, self.class_embed.padding_idx)
+        x = torch.cat([obj["geom"], emb, h], dim=1)
         return self.object_mlp(x)
 
     def pair_logits(self, ft: torch.Tensor, fd: torch.Tensor, geo: torch.Tensor) -> torch.Tensor:
@@ -148,6 +150,14 @@ class AssociationNet(nn.Module):
         logits = self.pair_logits(f[batch["pair_t"]], f[batch["pair_d"]], batch["pair_geo"])
         nm = self.nomatch_logits(f[batch["query_obj"]])
         return logits, nm
+
+
+def _max_count(mask: torch.Tensor) -> int:
+    """The most True values in a row of a bool ``(N, K)`` mask; numpy's sum on a CPU tensor
+    (a third of torch's sum + max + item on a frame's few objects), torch's elsewhere."""
+    if mask.device.type == "cpu":
+        return int(mask.numpy().sum(axis=1).max())
+    return int(mask.sum(dim=1).max().item())
 
 
 def object_tensors(obj: ObjectInputs, device) -> Dict[str, torch.Tensor]:
