@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import statistics
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -87,11 +88,11 @@ def _run(variant: str, seed: int, args) -> dict:
 
 
 def _mean_std(values: Sequence[Optional[float]]):
+    """Mean and sample standard deviation (0 for one value) of the finite values."""
     v = [x for x in values if x is not None and math.isfinite(x)]
     if not v:
         return None, None
-    m = sum(v) / len(v)
-    return m, (math.sqrt(sum((x - m) ** 2 for x in v) / (len(v) - 1)) if len(v) > 1 else 0.0)
+    return statistics.fmean(v), (statistics.stdev(v) if len(v) > 1 else 0.0)
 
 
 def summarize(results: Dict[str, Dict[int, dict]]) -> List[dict]:
