@@ -69,20 +69,32 @@ def test_a_good_checkpoint_loads(tmp_path):
     assert model.config.hidden == 64 and not model.training and ck["format"] == CHECKPOINT_FORMAT
 
 
-def test_scorer_threads_are_scoped_to_its_calls(tmp_path):
-    """load_scorer leaves torch's thread count alone; the scorer runs with its own and puts the
-    caller's back."""
+def _blas_threads():
+    from nutrack.model.threads import _blas_controllers
+
+    return {lib.num_threads for lib in _blas_controllers()}
+
+
+@pytest.mark.parametrize("engine", ["torch", "numba"])
+def test_scorer_threads_are_scoped_to_its_calls(tmp_path, engine):
+    """load_scorer leaves the thread counts alone; the scorer runs its network with its own (torch's
+    intra-op threads, or the BLAS threads of the numba engine) and puts the caller's back."""
     from nutrack.data import Detections
+    from nutrack.model.threads import _blas_controllers
     from nutrack.scoring import FrameContext, TrackView
 
     before = torch.get_num_threads()
+    blas_before = [lib.num_threads for lib in _blas_controllers()]
     torch.set_num_threads(2)
+    for lib in _blas_controllers():
+        lib.set_num_threads(2)
     try:
-        scorer = load_scorer(str(_checkpoint(tmp_path / "good.pt")), threads=1)
-        assert torch.get_num_threads() == 2
+        scorer = load_scorer(str(_checkpoint(tmp_path / "good.pt")), threads=1, engine=engine)
+        assert torch.get_num_threads() == 2 and _blas_threads() == {2}
         seen = []
-        encode = scorer.model.encode
-        scorer.model.encode = lambda obj: (seen.append(torch.get_num_threads()), encode(obj))[1]
+        count = torch.get_num_threads if engine == "torch" else _blas_threads
+        encode = scorer._net.encode
+        scorer._net.encode = lambda obj: (seen.append(count()), encode(obj))[1]
         boxes = np.array([[0, 0, 0, 4, 2, 1.5, 0], [1, 0, 0, 4, 2, 1.5, 0]], np.float32)
         one = np.ones(2)
         tracks = TrackView(ids=np.arange(2), classes=np.zeros(2, np.int64), boxes=boxes,
@@ -90,10 +102,12 @@ def test_scorer_threads_are_scoped_to_its_calls(tmp_path):
                            age=one, time_since_update=one, confirmed=one.astype(bool))
         det = Detections(boxes, np.zeros((2, 2), np.float32), np.ones(2, np.float32), np.zeros(2, np.int64))
         m = scorer(tracks, det, FrameContext(timestamp=0.5, time_lag=0.5, index=1))
-        assert m.shape == (2, 2) and seen and set(seen) == {1}
-        assert torch.get_num_threads() == 2
+        assert m.shape == (2, 2) and seen and all(c in (1, {1}) for c in seen)
+        assert torch.get_num_threads() == 2 and _blas_threads() == {2}
     finally:
         torch.set_num_threads(before)
+        for lib, n in zip(_blas_controllers(), blas_before):
+            lib.set_num_threads(n)
 
 
 def test_model_does_not_import_tracking():

@@ -87,6 +87,34 @@ def _in_cloud_order(found, m, flags):
 
 
 @njit(cache=True)
+def _box_points(points, params, nx, ny, cell_start, order, frames, b, found):
+    """The points of box ``b`` (in its ``frames`` row) into ``found``, in cell order; returns
+    how many. Only the grid cells the box's BEV bounding box reaches are looked at."""
+    x0, y0, inv = params[0], params[1], params[2]
+    cx, cy = np.float64(frames[b, CX]), np.float64(frames[b, CY])
+    rx, ry = np.float64(frames[b, RX]) + _CELL_MARGIN, np.float64(frames[b, RY]) + _CELL_MARGIN
+    ix0, ix1 = _cell(cx - rx, x0, inv, nx), _cell(cx + rx, x0, inv, nx)
+    iy0, iy1 = _cell(cy - ry, y0, inv, ny), _cell(cy + ry, y0, inv, ny)
+    m = 0
+    for iy in range(iy0, iy1 + 1):
+        for t in range(cell_start[iy * nx + ix0], cell_start[iy * nx + ix1 + 1]):
+            p = order[t]
+            if point_in_box_frame(points[p, 0], points[p, 1], points[p, 2], frames, b):
+                found[m] = p
+                m += 1
+    return m
+
+
+@njit(cache=True)
+def count_points(points, params, nx, ny, cell_start, order, frames, k, counts):
+    """``counts[b]``: the points of each box (in its ``frames`` row), at most ``k``: the
+    number of slots :func:`gather_points` fills for it, without the features."""
+    found = np.empty(points.shape[0], np.int64)
+    for b in range(frames.shape[0]):
+        counts[b] = min(_box_points(points, params, nx, ny, cell_start, order, frames, b, found), k)
+
+
+@njit(cache=True)
 def gather_points(points, has_intensity, params, nx, ny, cell_start, order, frames, boxes, big, cos_yaw, sin_yaw,
                   k, out, mask):
     """Fill ``out (M, k, 7)`` / ``mask (M, k)`` for the boxes: each box's points (those in its
@@ -95,20 +123,9 @@ def gather_points(points, has_intensity, params, nx, ny, cell_start, order, fram
     slot ``s``; features as :func:`nutrack.model.features.gather_object_points` documents."""
     found = np.empty(points.shape[0], np.int64)
     flags = np.zeros(points.shape[0], np.bool_)
-    x0, y0, inv = params[0], params[1], params[2]
     four = 4.0
     for b in range(frames.shape[0]):
-        cx, cy = np.float64(frames[b, CX]), np.float64(frames[b, CY])
-        rx, ry = np.float64(frames[b, RX]) + _CELL_MARGIN, np.float64(frames[b, RY]) + _CELL_MARGIN
-        ix0, ix1 = _cell(cx - rx, x0, inv, nx), _cell(cx + rx, x0, inv, nx)
-        iy0, iy1 = _cell(cy - ry, y0, inv, ny), _cell(cy + ry, y0, inv, ny)
-        m = 0
-        for iy in range(iy0, iy1 + 1):
-            for t in range(cell_start[iy * nx + ix0], cell_start[iy * nx + ix1 + 1]):
-                p = order[t]
-                if point_in_box_frame(points[p, 0], points[p, 1], points[p, 2], frames, b):
-                    found[m] = p
-                    m += 1
+        m = _box_points(points, params, nx, ny, cell_start, order, frames, b, found)
         if m == 0:
             continue
         sel = _in_cloud_order(found, m, flags)

@@ -32,6 +32,7 @@ __all__ = [
     "ObjectInputs",
     "PointIndex",
     "gather_object_points",
+    "count_object_points",
     "object_geometry",
     "make_objects",
     "predict_boxes",
@@ -172,15 +173,36 @@ def gather_object_points(points, boxes: np.ndarray, max_points: int = 32) -> Tup
     mask = np.zeros((n, max_points), bool)
     if n == 0 or points is None or len(points) == 0 or max_points == 0:
         return out, mask
+    index, big, frames, cos, sin = _indexed_and_framed(points, boxes)
+    _kernels.gather_points(index.points, index.points.shape[1] > 3, index.params, index.nx, index.ny,
+                           index.cell_start, index.order, frames, boxes, big, cos, sin, max_points, out, mask)
+    return out, mask
+
+
+def count_object_points(points, boxes: np.ndarray, max_points: int = 32) -> np.ndarray:
+    """``(N,)`` int64: how many points :func:`gather_object_points` gives each box (at most
+    ``max_points``), i.e. its ``mask.sum(axis=1)``, without computing the features (the
+    confidence head's point counts of the output boxes)."""
+    boxes = np.ascontiguousarray(boxes, dtype=np.float32).reshape(-1, 7)
+    counts = np.zeros(len(boxes), np.int64)
+    if len(boxes) == 0 or points is None or len(points) == 0 or max_points == 0:
+        return counts
+    index, _, frames, _, _ = _indexed_and_framed(points, boxes)
+    _kernels.count_points(index.points, index.params, index.nx, index.ny, index.cell_start, index.order, frames,
+                          max_points, counts)
+    return counts
+
+
+def _indexed_and_framed(points, boxes: np.ndarray):
+    """``(PointIndex, enlarged boxes, their frames, cos, sin)``: the points binned (unless they
+    are a :class:`PointIndex` already), the boxes enlarged, validated and framed, with numpy's
+    cos / sin of their yaws (the boxes' own)."""
     index = points if isinstance(points, PointIndex) else PointIndex(points)
     from nutrack.ops._boxes import host_frames_and_rotation, validate_boxes
 
     big = validate_boxes(_enlarged(boxes))
-    # the enlarged boxes' frames, and numpy's cos / sin of the yaws (the boxes' own) with them
     frames, cos, sin = host_frames_and_rotation(big)
-    _kernels.gather_points(index.points, index.points.shape[1] > 3, index.params, index.nx, index.ny,
-                           index.cell_start, index.order, frames, boxes, big, cos, sin, max_points, out, mask)
-    return out, mask
+    return index, big, frames, cos, sin
 
 
 def object_geometry(boxes: np.ndarray, velocities: np.ndarray, scores: np.ndarray,

@@ -10,6 +10,7 @@ scores the tracker reports.
 """
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Dict, Optional
 
@@ -18,10 +19,11 @@ import torch
 
 from nutrack.model.checkpoint import CHECKPOINT_FORMAT, confidence_from_checkpoint, load_model
 from nutrack.model.confidence import ConfidenceNet, TrackHistory, confidence_inputs
-from nutrack.model.features import (PointIndex, candidate_pairs, gather_object_points, make_objects, nan_to_num,
+from nutrack.model.features import (PointIndex, candidate_pairs, count_object_points, make_objects, nan_to_num,
                                     object_geometry, pair_geometry)
 from nutrack.model.network import AssociationNet, ModelConfig, object_tensors, pair_probabilities
-from nutrack.model.threads import torch_threads
+from nutrack.model.numba_net import NumbaAssociationNet, NumbaConfidenceNet, supported
+from nutrack.model.threads import blas_threads, torch_threads
 from nutrack.scoring import Scorer
 
 __all__ = ["LearnedScorer", "RolloutFrame", "load_scorer", "load_model", "CHECKPOINT_FORMAT"]
@@ -41,14 +43,15 @@ class RolloutFrame:
     scores: np.ndarray
 
 
-def load_scorer(checkpoint: str, device: str = "cpu", threads: Optional[int] = 1) -> "LearnedScorer":
+def load_scorer(checkpoint: str, device: str = "cpu", threads: Optional[int] = 1,
+                engine: Optional[str] = None) -> "LearnedScorer":
     """The :class:`LearnedScorer` of a checkpoint (the tracker's ``--method learned`` entry);
     raises :class:`nutrack.model.checkpoint.CheckpointError` for an unusable file.
 
-    ``threads``: torch intra-op threads while the scorer runs (see :class:`LearnedScorer`)."""
+    ``threads``: torch intra-op threads while the scorer runs; ``engine``: see :class:`LearnedScorer`."""
     model, ck = load_model(checkpoint, device)
     return LearnedScorer(model, device=device, nsweeps=int(ck.get("data", {}).get("nsweeps", 1)),
-                         threads=threads, confidence=confidence_from_checkpoint(ck, checkpoint))
+                         threads=threads, confidence=confidence_from_checkpoint(ck, checkpoint), engine=engine)
 
 
 class LearnedScorer(Scorer):
@@ -69,6 +72,11 @@ class LearnedScorer(Scorer):
         confidence: the track-confidence head (:class:`ConfidenceNet`, on the CPU) whose
             probabilities the tracker reports as scores (:meth:`rescore`); None: the tracker's.
         history: output frames per track the confidence inputs hold (default: the head's).
+        engine: how the networks run: ``"numba"`` (:mod:`nutrack.model.numba_net`: one compiled
+            call per network and frame, ~4x faster than torch on the tracker's tiny batches,
+            equal to torch's results up to float32 rounding) or ``"torch"`` (the model as it is,
+            on ``device``: the tensors stay there). Default: numba on the CPU when the model has
+            only the standard layers, else torch.
 
     ``recorder``: set it to a list to record every frame's confidence inputs as
     :class:`RolloutFrame` (the training rollouts of the head), with or without a head.
@@ -78,7 +86,8 @@ class LearnedScorer(Scorer):
 
     def __init__(self, model: AssociationNet, device="cpu", nsweeps: int = 1,
                  threshold: Optional[float] = None, threads: Optional[int] = 1,
-                 confidence: Optional[ConfidenceNet] = None, history: Optional[int] = None):
+                 confidence: Optional[ConfidenceNet] = None, history: Optional[int] = None,
+                 engine: Optional[str] = None):
         self.confidence = None if confidence is None else confidence.eval()
         self.history = TrackHistory(history if history is not None else
                                     (confidence.config.history if confidence is not None else 1))
@@ -89,6 +98,16 @@ class LearnedScorer(Scorer):
         self.config: ModelConfig = model.config
         self.threshold = float(self.config.threshold if threshold is None else threshold)
         self.nsweeps = nsweeps
+        if engine is None:
+            engine = "numba" if self.device.type == "cpu" and supported(model) else "torch"
+        if engine not in ("numba", "torch"):
+            raise ValueError(f"engine must be 'numba' or 'torch', got {engine!r}")
+        if engine == "numba" and self.device.type != "cpu":
+            raise ValueError(f"the numba engine runs on the CPU, the model is on {self.device}")
+        self.engine = engine
+        self._net = _NumbaEngine(model) if engine == "numba" else _TorchEngine(model, self.device)
+        self._confidence_net = (None if confidence is None else
+                                NumbaConfidenceNet(self.confidence) if engine == "numba" else None)
         self.reset()
 
     # -- state -----------------------------------------------------------------------------
@@ -133,7 +152,7 @@ class LearnedScorer(Scorer):
     def _encode(self, boxes, vel, scores, classes, context) -> torch.Tensor:
         obj = make_objects(boxes, vel, scores, classes, self._pose(context), self._frame_points(context),
                            max_points=self.config.max_points)
-        return self.model.encode(object_tensors(obj, self.device))
+        return self._net.encode(obj)
 
     def _lookup(self, ids: np.ndarray) -> np.ndarray:
         """Row of each id in the state arrays, -1 for ids the scorer has not seen updated."""
@@ -142,18 +161,15 @@ class LearnedScorer(Scorer):
         pos = np.minimum(np.searchsorted(self._ids, ids), len(self._ids) - 1)
         return np.where(self._ids[pos] == ids, pos, -1)
 
-    def _index(self, rows: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(np.ascontiguousarray(rows, np.int64)).to(self.device)
-
     # -- the scorer contract ---------------------------------------------------------------
     def __call__(self, tracks, detections, context, candidates: Optional[np.ndarray] = None) -> np.ndarray:
         """Normalised scores ``(M, N)`` float32 of the pairs inside the model's class gate (and
         inside the tracker's ``candidates`` when given); ``-inf`` elsewhere."""
-        with torch_threads(self.threads), torch.inference_mode():
+        with self._net.running(self.threads):
             return self._score(tracks, detections, context, candidates)
 
     def observe(self, track_ids, detection_index, detections, context) -> None:
-        with torch_threads(self.threads), torch.inference_mode():
+        with self._net.running(self.threads):
             self._observe(track_ids, detection_index, detections, context)
 
     def _score(self, tracks, detections, context, candidates: Optional[np.ndarray]) -> np.ndarray:
@@ -186,22 +202,19 @@ class LearnedScorer(Scorer):
         fd = self._encode(detections.boxes, detections.velocities, detections.scores, detections.classes, context)
         self._det_keys = dict(zip(_row_keys(detections), range(n)))
         self._det_feat = fd
+        net = self._net
         if fu is None:
-            ft = self._feat[self._index(pos)]
+            ft = net.take(self._feat, pos)
         elif len(unknown) == m:
             ft = fu
         else:
-            ft = fd.new_empty((m, fd.shape[1]))
-            ft[self._index(np.flatnonzero(known))] = self._feat[self._index(pos[known])]
-            ft[self._index(unknown)] = fu
+            ft = net.empty(fd, m)
+            net.put(ft, np.flatnonzero(known), net.take(self._feat, pos[known]))
+            net.put(ft, unknown, fu)
         geo = pair_geometry(pred, vel, dt, detections.boxes, detections.velocities, ti, di,
                             time_since_update=np.asarray(tracks.time_since_update, np.float64),
                             track_classes=tracks.classes, det_classes=detections.classes)
-        ti_t = self._index(ti)
-        logits = self.model.pair_logits(ft[ti_t], fd[self._index(di)], torch.from_numpy(geo).to(self.device))
-        nm = self.model.nomatch_logits(ft) if self.config.normalization == "softmax" else None
-        prob = pair_probabilities(logits, nm, ti_t, m, self.config.normalization)
-        out[ti, di] = prob.float().cpu().numpy()
+        out[ti, di] = net.pair_scores(ft, fd, ti, di, geo)
         return out
 
     def rescore(self, tracks, context) -> Optional[np.ndarray]:
@@ -210,9 +223,9 @@ class LearnedScorer(Scorer):
         if self.confidence is None and self.recorder is None:
             return None
         boxes = np.ascontiguousarray(tracks.boxes, np.float32)
-        _, mask = gather_object_points(self._frame_points(context), boxes, self.config.max_points)
+        counts = count_object_points(self._frame_points(context), boxes, self.config.max_points)
         pose = self._pose(context)
-        geom = object_geometry(boxes, tracks.velocities, tracks.scores, pose, mask.sum(axis=1))
+        geom = object_geometry(boxes, tracks.velocities, tracks.scores, pose, counts)
         x = confidence_inputs(tracks, geom, self.history)
         if self.recorder is not None:
             ego = np.full(2, np.nan) if pose is None else np.asarray(pose, np.float64)[:2, 3].copy()
@@ -221,6 +234,9 @@ class LearnedScorer(Scorer):
                                               np.asarray(tracks.scores, np.float32).copy()))
         if self.confidence is None:
             return None
+        if self._confidence_net is not None:
+            with blas_threads(self.threads):
+                return self._confidence_net.probabilities(x)
         with torch_threads(self.threads):
             return self.confidence.probabilities(x)
 
@@ -235,9 +251,10 @@ class LearnedScorer(Scorer):
         new_ids = np.concatenate([ids[stay], ids[upd]])
         order = np.argsort(new_ids, kind="stable")
         d = di[upd]
-        feat_rows = []  # (tensor, rows) pieces in new_ids order, then sorted
+        net = self._net
+        feat_rows = []  # feature pieces in new_ids order, then sorted
         if len(stay):
-            feat_rows.append(self._feat[self._index(pos[stay])])
+            feat_rows.append(net.take(self._feat, pos[stay]))
         if len(upd):
             # features computed in __call__ this frame are reused; the others are computed now
             keys = _row_keys(detections, d)
@@ -245,7 +262,7 @@ class LearnedScorer(Scorer):
             miss = np.flatnonzero(cached < 0)
             f = None
             if len(miss) < len(d):
-                f = self._det_feat[self._index(np.maximum(cached, 0))]
+                f = net.take(self._det_feat, np.maximum(cached, 0))
             if len(miss):
                 dm = d[miss]
                 fm = self._encode(detections.boxes[dm], detections.velocities[dm], detections.scores[dm],
@@ -253,17 +270,81 @@ class LearnedScorer(Scorer):
                 if f is None:
                     f = fm
                 else:
-                    f[self._index(miss)] = fm
+                    net.put(f, miss, fm)
             feat_rows.append(f)
         now = float(context.timestamp) if context is not None else 0.0
         self._ids = new_ids[order]
         self._time = np.concatenate([self._time[pos[stay]], np.full(len(d), now)])[order]
         if feat_rows:
-            feat = feat_rows[0] if len(feat_rows) == 1 else torch.cat(feat_rows)
-            self._feat = feat[self._index(order)]
+            feat = feat_rows[0] if len(feat_rows) == 1 else net.cat(feat_rows)
+            self._feat = net.take(feat, order)
         else:
             self._feat = None
         self._det_keys, self._det_feat = {}, None
+
+
+class _TorchEngine:
+    """The networks through torch on the model's device: features are tensors there."""
+
+    def __init__(self, model: AssociationNet, device: torch.device):
+        self.model, self.device = model, device
+
+    @contextlib.contextmanager
+    def running(self, threads: Optional[int]):
+        with torch_threads(threads), torch.inference_mode():
+            yield
+
+    def _index(self, rows: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(rows, np.int64)).to(self.device)
+
+    def encode(self, obj) -> torch.Tensor:
+        return self.model.encode(object_tensors(obj, self.device))
+
+    def take(self, feat: torch.Tensor, rows: np.ndarray) -> torch.Tensor:
+        return feat[self._index(rows)]
+
+    def put(self, feat: torch.Tensor, rows: np.ndarray, values: torch.Tensor) -> None:
+        feat[self._index(rows)] = values
+
+    @staticmethod
+    def empty(like: torch.Tensor, n: int) -> torch.Tensor:
+        return like.new_empty((n, like.shape[1]))
+
+    @staticmethod
+    def cat(parts) -> torch.Tensor:
+        return torch.cat(parts)
+
+    def pair_scores(self, ft, fd, ti: np.ndarray, di: np.ndarray, geo: np.ndarray) -> np.ndarray:
+        """Normalised float32 scores of the pairs ``(ti, di)``, on the host."""
+        ti_t = self._index(ti)
+        logits = self.model.pair_logits(ft[ti_t], fd[self._index(di)], torch.from_numpy(geo).to(self.device))
+        normalization = self.model.config.normalization
+        nm = self.model.nomatch_logits(ft) if normalization == "softmax" else None
+        return pair_probabilities(logits, nm, ti_t, len(ft), normalization).float().cpu().numpy()
+
+
+class _NumbaEngine(NumbaAssociationNet):
+    """The networks in numba (:mod:`nutrack.model.numba_net`): features are numpy arrays."""
+
+    @staticmethod
+    def running(threads: Optional[int]):
+        return blas_threads(threads)
+
+    @staticmethod
+    def take(feat: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        return feat[rows]
+
+    @staticmethod
+    def put(feat: np.ndarray, rows: np.ndarray, values: np.ndarray) -> None:
+        feat[rows] = values
+
+    @staticmethod
+    def empty(like: np.ndarray, n: int) -> np.ndarray:
+        return np.empty((n, like.shape[1]), like.dtype)
+
+    @staticmethod
+    def cat(parts) -> np.ndarray:
+        return np.concatenate(parts)
 
 
 def _row_keys(det, rows: Optional[np.ndarray] = None):
