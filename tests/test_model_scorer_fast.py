@@ -4,7 +4,9 @@ The reference is the code before the change, kept verbatim in tests/_learned_ref
 ``reference_gather_object_points`` (points_in_boxes_all, lexsort, numpy features),
 ``reference_pair_geometry`` (one pairwise_affinity per metric on the unique boxes) and
 ``ReferenceLearnedScorer`` (per-track tuples in a dict, a stack of feature rows, per-row keys).
-Every comparison is on the float bits (``view(np.uint32)``), not within a tolerance.
+Every comparison of the network's inputs is on the float bits (``view(np.uint32)``), not within a
+tolerance; the whole tracker's tracks too, its score matrices within float32 rounding (see
+``test_learned_tracker_is_the_reference``).
 """
 import copy
 
@@ -263,10 +265,16 @@ def _run(scorer, scenes):
 def test_learned_tracker_is_the_reference(normalization, use_points, engine):
     """The whole learned tracker, new scorer vs the reference (an untrained network with a low
     threshold, so that it matches, misses and re-identifies): the same tracks, bit for bit, and
-    the same score matrices, bit for bit through torch and within float32 rounding through the
-    numba engine (another BLAS, another order of the sums)."""
+    the same score matrices within float32 rounding. Not bit for bit: the network now encodes
+    a frame's objects in one batch (the detections stage 2 matched wait for the next frame's),
+    and the BLAS rounds a row differently in another batch (in the last bit, on a few rows);
+    the numba engine sums in another order too. Its inputs are held to the bits above."""
     rng = np.random.default_rng(3)
-    scenes = [_frames(rng), _frames(rng, n_obj=5, n_fp=2)]
+    # the third scene's tracks coast through two empty frames after their birth: their features
+    # wait (unencoded) for the first frame with something to score
+    gaps = _frames(rng, n_obj=5, n_fp=0)
+    gaps[1:3] = [(Detections.empty(), ts, cloud) for _, ts, cloud in gaps[1:3]]
+    scenes = [_frames(rng), _frames(rng, n_obj=5, n_fp=2), gaps]
     torch.manual_seed(0)
     model = AssociationNet(ModelConfig(normalization=normalization, use_points=use_points)).eval()
     thr = 0.4 if normalization == "sigmoid" else 0.05
@@ -274,11 +282,8 @@ def test_learned_tracker_is_the_reference(normalization, use_points, engine):
     want, want_m = _run(ReferenceLearnedScorer(model, threshold=thr), scenes)
     assert len(got) == len(want) and len(got_m) == len(want_m) and len(want_m) > 10
     assert all(_bits_equal(a, b) for a, b in zip(got, want))
-    if engine == "torch":
-        assert all(_bits_equal(a, b) for a, b in zip(got_m, want_m))
-    else:
-        assert all(np.array_equal(np.isfinite(a), np.isfinite(b)) for a, b in zip(got_m, want_m))
-        assert max(np.abs(a[np.isfinite(b)] - b[np.isfinite(b)]).max(initial=0.0) for a, b in zip(got_m, want_m)) < 1e-6
+    assert all(np.array_equal(np.isfinite(a), np.isfinite(b)) for a, b in zip(got_m, want_m))
+    assert max(np.abs(a[np.isfinite(b)] - b[np.isfinite(b)]).max(initial=0.0) for a, b in zip(got_m, want_m)) < 1e-6
     # the case is not trivial: pairs are scored, tracks are kept, some ids are reused
     assert sum(np.isfinite(m).sum() for m in want_m) > 100
     ids = np.concatenate([a for a in want[4::5]])

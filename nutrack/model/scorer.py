@@ -19,8 +19,8 @@ import torch
 
 from nutrack.model.checkpoint import CHECKPOINT_FORMAT, confidence_from_checkpoint, load_model
 from nutrack.model.confidence import ConfidenceNet, TrackHistory, confidence_inputs
-from nutrack.model.features import (PointIndex, candidate_pairs, count_object_points, make_objects, nan_to_num,
-                                    object_geometry, pair_geometry)
+from nutrack.model.features import (ObjectInputs, PointIndex, candidate_pairs, count_object_points, make_objects,
+                                    nan_to_num, object_geometry, pair_geometry)
 from nutrack.model.network import AssociationNet, ModelConfig, object_tensors, pair_probabilities
 from nutrack.model.numba_net import NumbaAssociationNet, NumbaConfidenceNet, supported
 from nutrack.model.threads import blas_threads, torch_threads
@@ -118,10 +118,14 @@ class LearnedScorer(Scorer):
         self.history.reset()
         self._ids = np.zeros(0, np.int64)
         self._time = np.zeros(0, np.float64)
-        self._feat: Optional[torch.Tensor] = None
+        self._feat = None  # (tracks, hidden): a torch tensor or a numpy array (the engine's)
+        # the inputs of the detections observe() could not take from __call__ (ObjectInputs) and
+        # the ids of their tracks: encoded in the next frame's network call
+        self._pending: Optional[ObjectInputs] = None
+        self._pending_ids: Optional[np.ndarray] = None
         # this frame's encoded detections (from __call__), found again in observe by their bytes
         self._det_keys: Dict[bytes, int] = {}
-        self._det_feat: Optional[torch.Tensor] = None
+        self._det_feat = None
         self._points_key = None
         self._points = None
 
@@ -149,10 +153,9 @@ class LearnedScorer(Scorer):
         frame = getattr(context, "frame", None) if context is not None else None
         return getattr(frame, "ego_to_global", None)
 
-    def _encode(self, boxes, vel, scores, classes, context) -> torch.Tensor:
-        obj = make_objects(boxes, vel, scores, classes, self._pose(context), self._frame_points(context),
-                           max_points=self.config.max_points)
-        return self._net.encode(obj)
+    def _objects(self, boxes, vel, scores, classes, context) -> ObjectInputs:
+        return make_objects(boxes, vel, scores, classes, self._pose(context), self._frame_points(context),
+                            max_points=self.config.max_points)
 
     def _lookup(self, ids: np.ndarray) -> np.ndarray:
         """Row of each id in the state arrays, -1 for ids the scorer has not seen updated."""
@@ -183,13 +186,8 @@ class LearnedScorer(Scorer):
         vel = nan_to_num(np.asarray(tracks.velocities, np.float32))
         pos = self._lookup(np.asarray(tracks.ids, np.int64))
         known = pos >= 0
-        unknown = np.flatnonzero(~known)
         dt = np.zeros(m)
         dt[known] = float(context.timestamp) - self._time[pos[known]]
-        fu = None
-        if len(unknown):  # tracks the scorer never saw updated: their predicted boxes, now
-            fu = self._encode(pred[unknown], vel[unknown], np.asarray(tracks.scores)[unknown],
-                              np.asarray(tracks.classes)[unknown], context)
         ti, di = candidate_pairs(pred, tracks.classes, detections.boxes, detections.classes, self.config.gates)
         if candidates is not None and len(ti):
             # pairs outside the tracker's gate are ignored by it; with softmax they still
@@ -199,23 +197,40 @@ class LearnedScorer(Scorer):
                 ti, di = ti[ok], di[ok]
         if len(ti) == 0:
             return out
-        fd = self._encode(detections.boxes, detections.velocities, detections.scores, detections.classes, context)
+        ft, fd = self._features(tracks, pred, vel, pos, detections, context)
         self._det_keys = dict(zip(_row_keys(detections), range(n)))
         self._det_feat = fd
-        net = self._net
-        if fu is None:
-            ft = net.take(self._feat, pos)
-        elif len(unknown) == m:
-            ft = fu
-        else:
-            ft = net.empty(fd, m)
-            net.put(ft, np.flatnonzero(known), net.take(self._feat, pos[known]))
-            net.put(ft, unknown, fu)
         geo = pair_geometry(pred, vel, dt, detections.boxes, detections.velocities, ti, di,
                             time_since_update=np.asarray(tracks.time_since_update, np.float64),
                             track_classes=tracks.classes, det_classes=detections.classes)
-        out[ti, di] = net.pair_scores(ft, fd, ti, di, geo)
+        out[ti, di] = self._net.pair_scores(ft, fd, ti, di, geo)
         return out
+
+    def _features(self, tracks, pred, vel, pos, detections, context):
+        """``(track features, detection features)`` from one network call: this frame's
+        detections, the tracks the scorer never saw updated (their predicted boxes, now) and the
+        detections :meth:`observe` left to encode (:attr:`_pending`), in one batch."""
+        net, n = self._net, len(detections)
+        unknown = np.flatnonzero(pos < 0)
+        parts = [self._objects(detections.boxes, detections.velocities, detections.scores, detections.classes,
+                               context)]
+        if len(unknown):
+            parts.append(self._objects(pred[unknown], vel[unknown], np.asarray(tracks.scores)[unknown],
+                                       np.asarray(tracks.classes)[unknown], context))
+        if self._pending is not None:
+            parts.append(self._pending)
+        f = net.encode(parts[0] if len(parts) == 1 else ObjectInputs.concat(parts))
+        if self._pending is not None:  # every pending id is in the state (observe keeps them so)
+            net.put(self._feat, self._lookup(self._pending_ids), f[n + len(unknown):])
+            self._pending, self._pending_ids = None, None
+        if len(unknown) == 0:
+            return net.take(self._feat, pos), f[:n]
+        ft = net.zeros(len(pos))
+        known = np.flatnonzero(pos >= 0)
+        if len(known):
+            net.put(ft, known, net.take(self._feat, pos[known]))
+        net.put(ft, unknown, f[n:n + len(unknown)])
+        return ft, f[:n]
 
     def rescore(self, tracks, context) -> Optional[np.ndarray]:
         """The confidence head's scores of the output ``tracks`` (None without a head). With a
@@ -255,22 +270,20 @@ class LearnedScorer(Scorer):
         feat_rows = []  # feature pieces in new_ids order, then sorted
         if len(stay):
             feat_rows.append(net.take(self._feat, pos[stay]))
+        pending = self._kept_pending(ids[stay])
         if len(upd):
-            # features computed in __call__ this frame are reused; the others are computed now
+            # features computed in __call__ this frame are reused; the others (detections that
+            # only stage 2 matched, births of a frame without scoring) wait for the next frame's
+            # network call, with this frame's points: their rows hold zeros until then
             keys = _row_keys(detections, d)
             cached = np.array([self._det_keys.get(k, -1) for k in keys], np.int64)
             miss = np.flatnonzero(cached < 0)
-            f = None
-            if len(miss) < len(d):
-                f = net.take(self._det_feat, np.maximum(cached, 0))
+            f = net.take(self._det_feat, np.maximum(cached, 0)) if len(miss) < len(d) else net.zeros(len(d))
             if len(miss):
+                net.put(f, miss, net.zeros(len(miss)))
                 dm = d[miss]
-                fm = self._encode(detections.boxes[dm], detections.velocities[dm], detections.scores[dm],
-                                  detections.classes[dm], context)
-                if f is None:
-                    f = fm
-                else:
-                    net.put(f, miss, fm)
+                pending.append((ids[upd][miss], self._objects(detections.boxes[dm], detections.velocities[dm],
+                                                              detections.scores[dm], detections.classes[dm], context)))
             feat_rows.append(f)
         now = float(context.timestamp) if context is not None else 0.0
         self._ids = new_ids[order]
@@ -280,7 +293,19 @@ class LearnedScorer(Scorer):
             self._feat = net.take(feat, order)
         else:
             self._feat = None
+        self._pending_ids = np.concatenate([p[0] for p in pending]) if pending else None
+        self._pending = (pending[0][1] if len(pending) == 1 else ObjectInputs.concat([p[1] for p in pending])
+                         if pending else None)
         self._det_keys, self._det_feat = {}, None
+
+    def _kept_pending(self, stay_ids: np.ndarray) -> list:
+        """``[(ids, ObjectInputs)]``: the pending inputs of the tracks that keep their state."""
+        if self._pending is None:
+            return []
+        keep = np.isin(self._pending_ids, stay_ids)
+        if not keep.any():
+            return []
+        return [(self._pending_ids[keep], self._pending if keep.all() else self._pending.select(keep))]
 
 
 class _TorchEngine:
@@ -288,6 +313,7 @@ class _TorchEngine:
 
     def __init__(self, model: AssociationNet, device: torch.device):
         self.model, self.device = model, device
+        self.hidden = int(model.config.hidden)
 
     @contextlib.contextmanager
     def running(self, threads: Optional[int]):
@@ -306,9 +332,8 @@ class _TorchEngine:
     def put(self, feat: torch.Tensor, rows: np.ndarray, values: torch.Tensor) -> None:
         feat[self._index(rows)] = values
 
-    @staticmethod
-    def empty(like: torch.Tensor, n: int) -> torch.Tensor:
-        return like.new_empty((n, like.shape[1]))
+    def zeros(self, n: int) -> torch.Tensor:
+        return torch.zeros((n, self.hidden), device=self.device)
 
     @staticmethod
     def cat(parts) -> torch.Tensor:
@@ -326,6 +351,10 @@ class _TorchEngine:
 class _NumbaEngine(NumbaAssociationNet):
     """The networks in numba (:mod:`nutrack.model.numba_net`): features are numpy arrays."""
 
+    def __init__(self, model: AssociationNet):
+        super().__init__(model)
+        self.hidden = int(model.config.hidden)
+
     @staticmethod
     def running(threads: Optional[int]):
         return blas_threads(threads)
@@ -338,9 +367,8 @@ class _NumbaEngine(NumbaAssociationNet):
     def put(feat: np.ndarray, rows: np.ndarray, values: np.ndarray) -> None:
         feat[rows] = values
 
-    @staticmethod
-    def empty(like: np.ndarray, n: int) -> np.ndarray:
-        return np.empty((n, like.shape[1]), like.dtype)
+    def zeros(self, n: int) -> np.ndarray:
+        return np.zeros((n, self.hidden), np.float32)
 
     @staticmethod
     def cat(parts) -> np.ndarray:
