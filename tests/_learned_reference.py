@@ -1,6 +1,7 @@
 """The learned scorer and its per-object inputs as they were before issue 11, item 4 (commit
-87e08e6): the reference the fast path in nutrack/model is held to, bit for bit
-(tests/test_model_scorer_fast.py). Kept verbatim apart from the names; not used by nutrack."""
+87e08e6; ``reference_object_geometry``: commit 89ed393): the reference the fast path in
+nutrack/model is held to, bit for bit (tests/test_model_scorer_fast.py). Kept verbatim apart
+from the names; not used by nutrack."""
 from __future__ import annotations
 
 from typing import Dict, Optional, Tuple
@@ -9,8 +10,7 @@ import numpy as np
 import torch
 
 from nutrack.data.classes import NUM_CLASSES
-from nutrack.model.features import (POINT_DIM, PAIR_DIM, ObjectInputs, _enlarged, candidate_pairs, object_geometry,
-                                    pair_metric)
+from nutrack.model.features import GEOM_DIM, POINT_DIM, PAIR_DIM, ObjectInputs, _enlarged, candidate_pairs, pair_metric
 from nutrack.model.network import AssociationNet, ModelConfig, object_tensors, pair_probabilities
 from nutrack.model.threads import torch_threads
 from nutrack.scoring import Scorer
@@ -80,8 +80,38 @@ def reference_make_objects(boxes, velocities, scores, classes, ego_to_global=Non
     if len(classes) and (classes.min() < 0 or classes.max() >= NUM_CLASSES):
         raise ValueError(f"classes must be in 0..{NUM_CLASSES - 1}")
     pts, mask = reference_gather_object_points(points, boxes, max_points)
-    geom = object_geometry(boxes, vel, scores, ego_to_global, mask.sum(axis=1))
+    geom = reference_object_geometry(boxes, vel, scores, ego_to_global, mask.sum(axis=1))
     return ObjectInputs(geom, classes, pts, mask, boxes, vel, scores)
+
+
+def reference_object_geometry(boxes: np.ndarray, velocities: np.ndarray, scores: np.ndarray,
+                              ego_to_global: Optional[np.ndarray], num_points: np.ndarray) -> np.ndarray:
+    """``(N, GEOM_DIM)`` float32: centre in the ego frame (x, y, z; /50, /50, /5), BEV range /50,
+    log size (3), heading relative to the ego (cos, sin), velocity in the ego frame (/10, 2),
+    speed /10, detection score, log(1 + points) / 5. (The numpy code before the numba pass.)"""
+    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 7)
+    n = len(b)
+    pose = np.eye(4) if ego_to_global is None else np.asarray(ego_to_global, dtype=np.float64)
+    r, t = pose[:3, :3], pose[:3, 3]
+    local = (b[:, :3] - t) @ r  # R^T (c - t)
+    ego_yaw = np.arctan2(r[1, 0], r[0, 0])
+    yaw = b[:, 6] - ego_yaw
+    v = np.nan_to_num(np.asarray(velocities, dtype=np.float64).reshape(-1, 2))
+    v_ego = v @ r[:2, :2]
+    size = np.log(np.maximum(b[:, 3:6], 1e-2))
+    g = np.empty((n, GEOM_DIM), np.float64)
+    g[:, 0] = local[:, 0] / 50.0
+    g[:, 1] = local[:, 1] / 50.0
+    g[:, 2] = local[:, 2] / 5.0
+    g[:, 3] = np.hypot(local[:, 0], local[:, 1]) / 50.0
+    g[:, 4:7] = size
+    g[:, 7] = np.cos(yaw)
+    g[:, 8] = np.sin(yaw)
+    g[:, 9:11] = v_ego / 10.0
+    g[:, 11] = np.hypot(v[:, 0], v[:, 1]) / 10.0
+    g[:, 12] = np.asarray(scores, dtype=np.float64).reshape(-1)
+    g[:, 13] = np.log1p(np.asarray(num_points, dtype=np.float64)) / 5.0
+    return g.astype(np.float32)
 
 
 

@@ -15,11 +15,12 @@ import pytest
 import torch
 import torch.nn as nn
 
-from tests._learned_reference import ReferenceLearnedScorer, reference_gather_object_points, reference_pair_geometry
+from tests._learned_reference import (ReferenceLearnedScorer, reference_gather_object_points, reference_object_geometry,
+                                      reference_pair_geometry)
 from nutrack.data import Detections
 from nutrack.model import AssociationNet, LearnedScorer, ModelConfig
 from nutrack.model.features import (PointIndex, candidate_pairs, count_object_points, gather_object_points,
-                                    pair_geometry, predict_boxes)
+                                    object_geometry, pair_geometry, predict_boxes)
 from nutrack.scoring import FrameContext
 
 
@@ -102,6 +103,29 @@ def test_count_object_points_is_the_reference_mask(max_points):
     assert max_points <= 4 or (want < max_points).any()
     for pts, b in ((None, boxes), (cloud[:0], boxes), (cloud, boxes[:0])):
         assert np.array_equal(count_object_points(pts, b, max_points), np.zeros(len(b), np.int64))
+
+
+def test_object_geometry_is_the_reference():
+    """The numba pass gives numpy's float32 values: poses far from the origin and turned, no pose,
+    NaN velocities, sizes under the log's floor, float32 and float64 inputs, no boxes."""
+    rng = np.random.default_rng(5)
+    for trial in range(40):
+        n = int(rng.integers(0, 60))
+        yaw = rng.uniform(-np.pi, np.pi)
+        pose = np.eye(4)
+        pose[:2, :2] = [[np.cos(yaw), -np.sin(yaw)], [np.sin(yaw), np.cos(yaw)]]
+        pose[:3, 3] = rng.uniform(-2000, 2000, 3)
+        boxes = np.concatenate([pose[:2, 3] + rng.uniform(-60, 60, (n, 2)), rng.uniform(-2, 3, (n, 1)),
+                                rng.uniform(0.001, 15, (n, 3)), rng.uniform(-4, 4, (n, 1))], 1)
+        vel = rng.normal(0, 5, (n, 2))
+        vel[rng.random((n, 2)) < 0.05] = np.nan
+        scores, counts = rng.random(n), rng.integers(0, 33, n)
+        dtype = np.float32 if trial % 2 else np.float64
+        for p in (pose, None):
+            args = (boxes.astype(dtype), vel.astype(dtype), scores.astype(dtype), p, counts)
+            got, want = object_geometry(*args), reference_object_geometry(*args)
+            # equal values; the sign of a zero may differ (a NaN velocity's 0 turned by the pose)
+            assert got.dtype == want.dtype == np.float32 and np.array_equal(got, want)
 
 
 def test_gather_object_points_edge_cases():

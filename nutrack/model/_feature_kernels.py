@@ -164,6 +164,37 @@ def gather_points(points, has_intensity, params, nx, ny, cell_start, order, fram
 
 
 @njit(cache=True)
+def geometry_rows(boxes, vel, scores, rot, trans, ego_yaw, counts, out):
+    """The rows of :func:`nutrack.model.features.object_geometry` into ``out (N, GEOM_DIM)``
+    float32: float64 arithmetic (float64 inputs), rounded once. ``vel``: finite (NaN already
+    0); ``rot``, ``trans``: the ego pose's rotation and translation; ``ego_yaw`` its heading.
+    Velocities in the ego frame take the rotation's 2x2 block."""
+    floor = 1e-2
+    for i in range(boxes.shape[0]):
+        d0 = boxes[i, 0] - trans[0]
+        d1 = boxes[i, 1] - trans[1]
+        d2 = boxes[i, 2] - trans[2]
+        x = d0 * rot[0, 0] + d1 * rot[1, 0] + d2 * rot[2, 0]  # R^T (c - t)
+        y = d0 * rot[0, 1] + d1 * rot[1, 1] + d2 * rot[2, 1]
+        z = d0 * rot[0, 2] + d1 * rot[1, 2] + d2 * rot[2, 2]
+        out[i, 0] = x / 50.0
+        out[i, 1] = y / 50.0
+        out[i, 2] = z / 5.0
+        out[i, 3] = np.hypot(x, y) / 50.0
+        for c in range(3):
+            out[i, 4 + c] = np.log(max(boxes[i, 3 + c], floor))
+        yaw = boxes[i, 6] - ego_yaw
+        out[i, 7] = np.cos(yaw)
+        out[i, 8] = np.sin(yaw)
+        vx, vy = vel[i, 0], vel[i, 1]
+        out[i, 9] = (vx * rot[0, 0] + vy * rot[1, 0]) / 10.0
+        out[i, 10] = (vx * rot[0, 1] + vy * rot[1, 1]) / 10.0
+        out[i, 11] = np.hypot(vx, vy) / 10.0
+        out[i, 12] = scores[i]
+        out[i, 13] = np.log1p(counts[i]) / 5.0
+
+
+@njit(cache=True)
 def pair_columns(tb, db, tv, dv, dt, tsu, ti, di, out, ratio, dyaw, dvel):
     """The arithmetic columns of :func:`nutrack.model.features.pair_geometry` for pairs
     ``(ti, di)``, as its numpy code computes them (float64 from the float32 boxes): |dz| into

@@ -210,29 +210,17 @@ def object_geometry(boxes: np.ndarray, velocities: np.ndarray, scores: np.ndarra
     """``(N, GEOM_DIM)`` float32: centre in the ego frame (x, y, z; /50, /50, /5), BEV range /50,
     log size (3), heading relative to the ego (cos, sin), velocity in the ego frame (/10, 2),
     speed /10, detection score, log(1 + points) / 5."""
-    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 7)
-    n = len(b)
+    b = np.ascontiguousarray(boxes, dtype=np.float64).reshape(-1, 7)
     pose = np.eye(4) if ego_to_global is None else np.asarray(ego_to_global, dtype=np.float64)
-    r, t = pose[:3, :3], pose[:3, 3]
-    local = (b[:, :3] - t) @ r  # R^T (c - t)
-    ego_yaw = np.arctan2(r[1, 0], r[0, 0])
-    yaw = b[:, 6] - ego_yaw
-    v = nan_to_num(np.asarray(velocities, dtype=np.float64).reshape(-1, 2))
-    v_ego = v @ r[:2, :2]
-    size = np.log(np.maximum(b[:, 3:6], 1e-2))
-    g = np.empty((n, GEOM_DIM), np.float64)
-    g[:, 0] = local[:, 0] / 50.0
-    g[:, 1] = local[:, 1] / 50.0
-    g[:, 2] = local[:, 2] / 5.0
-    g[:, 3] = np.hypot(local[:, 0], local[:, 1]) / 50.0
-    g[:, 4:7] = size
-    g[:, 7] = np.cos(yaw)
-    g[:, 8] = np.sin(yaw)
-    g[:, 9:11] = v_ego / 10.0
-    g[:, 11] = np.hypot(v[:, 0], v[:, 1]) / 10.0
-    g[:, 12] = np.asarray(scores, dtype=np.float64).reshape(-1)
-    g[:, 13] = np.log1p(np.asarray(num_points, dtype=np.float64)) / 5.0
-    return g.astype(np.float32)
+    rot, trans = np.ascontiguousarray(pose[:3, :3]), np.ascontiguousarray(pose[:3, 3])
+    ego_yaw = float(np.arctan2(rot[1, 0], rot[0, 0]))
+    v = nan_to_num(np.ascontiguousarray(velocities, dtype=np.float64).reshape(-1, 2))
+    out = np.empty((len(b), GEOM_DIM), np.float32)
+    # one numba pass instead of ~25 array operations: the numpy formulas, operation for
+    # operation, with numba's log / cos / hypot (the same float32 values on 1.4M random rows)
+    _kernels.geometry_rows(b, v, np.ascontiguousarray(scores, dtype=np.float64).reshape(-1), rot, trans, ego_yaw,
+                           np.ascontiguousarray(num_points, dtype=np.float64).reshape(-1), out)
+    return out
 
 
 def make_objects(boxes, velocities, scores, classes, ego_to_global=None, points=None,
