@@ -302,3 +302,53 @@ class ReferenceLearnedScorer(Scorer):
 def _row_key(det, j: int) -> bytes:
     return (det.boxes[j].tobytes() + det.velocities[j].tobytes() + det.scores[j].tobytes()
             + det.classes[j].tobytes())
+
+
+def reference_confidence_inputs(tracks, geom: np.ndarray, history) -> np.ndarray:
+    """``confidence_inputs`` as numpy array operations (the code before its numba pass, commit
+    fa72e8a), on a history object with ``push`` (the reference ``ReferenceTrackHistory``)."""
+    from nutrack.model.confidence import HISTORY_FIELDS  # noqa: F401  (the layout it writes)
+
+    tsu = np.asarray(tracks.time_since_update, np.float64)
+    hits = np.asarray(tracks.hits, np.float64)
+    age = np.asarray(tracks.age, np.float64)
+    matched = (tsu == 0).astype(np.float32)
+    scores = np.asarray(tracks.scores, np.float32)
+    entries = np.stack([scores, matched, geom[:, 13], np.ones_like(scores)], axis=1)
+    window, count, mean_score = history.push(tracks.ids, entries)
+    m = len(tsu)
+    stats = np.stack([np.minimum(tsu, 8.0) / 4.0, np.log1p(hits) / 3.0, np.log1p(age) / 3.0, hits / (age + 1.0),
+                      matched, mean_score, np.log1p(count) / 3.0], axis=1)
+    onehot = np.zeros((m, NUM_CLASSES), np.float32)
+    onehot[np.arange(m), np.asarray(tracks.classes, np.int64)] = 1.0
+    return np.concatenate([geom, onehot, stats.astype(np.float32), window.reshape(m, -1)], axis=1).astype(np.float32)
+
+
+class ReferenceTrackHistory:
+    """``TrackHistory`` as numpy array operations (before its numba pass, commit fa72e8a)."""
+
+    def __init__(self, length: int):
+        from nutrack.model.confidence import HISTORY_FIELDS
+
+        self.length, self.fields = int(length), HISTORY_FIELDS
+        self.ids = np.zeros(0, np.int64)
+        self.window = np.zeros((0, self.length, HISTORY_FIELDS), np.float32)
+        self.count = np.zeros(0, np.int64)
+        self.score_sum = np.zeros(0, np.float64)
+
+    def push(self, ids, entries):
+        ids = np.asarray(ids, np.int64).reshape(-1)
+        pos = np.searchsorted(self.ids, ids) if len(self.ids) else np.zeros(len(ids), np.int64)
+        pos = np.minimum(pos, max(len(self.ids) - 1, 0))
+        known = (self.ids[pos] == ids) if len(self.ids) else np.zeros(len(ids), bool)
+        window = np.zeros((len(ids), self.length, self.fields), np.float32)
+        window[:, 0] = entries
+        count = np.ones(len(ids), np.int64)
+        score_sum = entries[:, 0].astype(np.float64)
+        rows = pos[known]
+        window[known, 1:] = self.window[rows, :-1]
+        count[known] += self.count[rows]
+        score_sum[known] += self.score_sum[rows]
+        order = np.argsort(ids, kind="stable")
+        self.ids, self.window, self.count, self.score_sum = ids[order], window[order], count[order], score_sum[order]
+        return window, count, score_sum / count

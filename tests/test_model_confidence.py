@@ -71,6 +71,25 @@ def test_confidence_inputs_columns():
     assert (window[:, 1:] == 0).all()  # nothing older yet
 
 
+@pytest.mark.parametrize("length", [1, 4, 6])
+def test_confidence_inputs_are_the_numpy_reference(length):
+    """The numba passes (history and rows) give the numpy code's inputs, bit for bit, over a
+    run of frames where tracks come, go and come back."""
+    from tests._learned_reference import ReferenceTrackHistory, reference_confidence_inputs
+
+    rng = np.random.default_rng(length)
+    got_h, want_h = TrackHistory(length), ReferenceTrackHistory(length)
+    for _ in range(60):
+        m = int(rng.integers(1, 40))
+        view = _view(rng.choice(60, m, replace=False), rng.integers(0, NUM_CLASSES, m), rng.integers(0, 12, m),
+                     rng.integers(0, 50, m), rng.integers(0, 80, m), rng.random(m))
+        geom = rng.normal(0, 1, (m, GEOM_DIM)).astype(np.float32)
+        got, want = confidence_inputs(view, geom, got_h), reference_confidence_inputs(view, geom, want_h)
+        assert got.dtype == want.dtype and np.array_equal(got.view(np.uint32), want.view(np.uint32))
+    assert confidence_inputs(_view([], [], [], [], [], []), np.zeros((0, GEOM_DIM), np.float32),
+                             got_h).shape == (0, ConfidenceConfig(history=length).input_dim)
+
+
 class _FixedRescore(Scorer):
     """The default geometric scores with a rescore giving every output track ``value``."""
 

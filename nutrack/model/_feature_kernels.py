@@ -259,3 +259,47 @@ def gated_pairs(tb, tc, db, dc, gates):
                 ti[p], di[p] = i, j
                 p += 1
     return ti[:p], di[:p]
+
+
+# -- the confidence head's inputs (nutrack.model.confidence) ---------------------------------
+@njit(cache=True)
+def history_push(hist_ids, hist_window, hist_count, hist_sum, ids, entries):
+    """:meth:`nutrack.model.confidence.TrackHistory.push` in one pass: this frame's windows
+    ``(M, L, F)`` (entries first, then the track's previous window shifted), output counts and
+    score sums, and the new state (``ids`` sorted, the three arrays in that order)."""
+    m, length, width = ids.shape[0], hist_window.shape[1], hist_window.shape[2]
+    window = np.zeros((m, length, width), np.float32)
+    count = np.ones(m, np.int64)
+    score_sum = np.empty(m, np.float64)
+    for i in range(m):
+        window[i, 0] = entries[i]
+        score_sum[i] = np.float64(entries[i, 0])
+        p = np.searchsorted(hist_ids, ids[i])
+        if p < hist_ids.shape[0] and hist_ids[p] == ids[i]:
+            window[i, 1:] = hist_window[p, :length - 1]
+            count[i] += hist_count[p]
+            score_sum[i] += hist_sum[p]
+    order = np.argsort(ids, kind="mergesort")
+    return window, count, score_sum, ids[order], window[order], count[order], score_sum[order]
+
+
+@njit(cache=True)
+def confidence_rows(geom, classes, tsu, hits, age, matched, mean_score, count, window, num_classes, out):
+    """The rows of :func:`nutrack.model.confidence.confidence_inputs` into ``out``: geometry,
+    class one-hot, the track statistics (float64, rounded once), the window flattened."""
+    gd = geom.shape[1]
+    flat = window.shape[1] * window.shape[2]
+    for i in range(geom.shape[0]):
+        out[i, :gd] = geom[i]
+        out[i, gd:gd + num_classes] = 0.0
+        out[i, gd + classes[i]] = 1.0
+        k = gd + num_classes
+        h, a = np.float64(hits[i]), np.float64(age[i])
+        out[i, k] = min(np.float64(tsu[i]), 8.0) / 4.0
+        out[i, k + 1] = np.log1p(h) / 3.0
+        out[i, k + 2] = np.log1p(a) / 3.0
+        out[i, k + 3] = h / (a + 1.0)
+        out[i, k + 4] = matched[i]
+        out[i, k + 5] = mean_score[i]
+        out[i, k + 6] = np.log1p(np.float64(count[i])) / 3.0
+        out[i, k + 7:k + 7 + flat] = window[i].reshape(flat)

@@ -32,6 +32,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from nutrack.data.classes import NUM_CLASSES
+from nutrack.model import _feature_kernels as _kernels
 from nutrack.model.features import GEOM_DIM
 
 __all__ = ["ConfidenceConfig", "ConfidenceNet", "TrackHistory", "confidence_inputs", "HISTORY_FIELDS",
@@ -112,20 +113,9 @@ class TrackHistory:
     def push(self, ids: np.ndarray, entries: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Add this frame's ``entries (M, HISTORY_FIELDS)`` of tracks ``ids``; returns their
         windows ``(M, length, HISTORY_FIELDS)`` (this frame first), output counts and mean scores."""
-        ids = np.asarray(ids, np.int64).reshape(-1)
-        pos = np.searchsorted(self.ids, ids) if len(self.ids) else np.zeros(len(ids), np.int64)
-        pos = np.minimum(pos, max(len(self.ids) - 1, 0))
-        known = (self.ids[pos] == ids) if len(self.ids) else np.zeros(len(ids), bool)
-        window = np.zeros((len(ids), self.length, HISTORY_FIELDS), np.float32)
-        window[:, 0] = entries
-        count = np.ones(len(ids), np.int64)
-        score_sum = entries[:, 0].astype(np.float64)
-        rows = pos[known]
-        window[known, 1:] = self.window[rows, :-1]
-        count[known] += self.count[rows]
-        score_sum[known] += self.score_sum[rows]
-        order = np.argsort(ids, kind="stable")
-        self.ids, self.window, self.count, self.score_sum = ids[order], window[order], count[order], score_sum[order]
+        ids = np.ascontiguousarray(ids, np.int64).reshape(-1)
+        window, count, score_sum, self.ids, self.window, self.count, self.score_sum = _kernels.history_push(
+            self.ids, self.window, self.count, self.score_sum, ids, np.ascontiguousarray(entries, np.float32))
         return window, count, score_sum / count
 
 
@@ -135,16 +125,15 @@ def confidence_inputs(tracks, geom: np.ndarray, history: TrackHistory) -> np.nda
     ``tracks``: a :class:`nutrack.scoring.TrackView` of the output tracks (``scores``: the score
     the tracker reports, ``time_since_update`` 0 for a track matched this frame); ``geom``:
     their output boxes' :func:`object_geometry` rows (points counted in the frame's cloud)."""
-    tsu = np.asarray(tracks.time_since_update, np.float64)
-    hits = np.asarray(tracks.hits, np.float64)
-    age = np.asarray(tracks.age, np.float64)
+    tsu = np.ascontiguousarray(tracks.time_since_update, np.int64)
     matched = (tsu == 0).astype(np.float32)
     scores = np.asarray(tracks.scores, np.float32)
+    geom = np.ascontiguousarray(geom, np.float32)
     entries = np.stack([scores, matched, geom[:, 13], np.ones_like(scores)], axis=1)
     window, count, mean_score = history.push(tracks.ids, entries)
-    m = len(tsu)
-    stats = np.stack([np.minimum(tsu, 8.0) / 4.0, np.log1p(hits) / 3.0, np.log1p(age) / 3.0, hits / (age + 1.0),
-                      matched, mean_score, np.log1p(count) / 3.0], axis=1)
-    onehot = np.zeros((m, NUM_CLASSES), np.float32)
-    onehot[np.arange(m), np.asarray(tracks.classes, np.int64)] = 1.0
-    return np.concatenate([geom, onehot, stats.astype(np.float32), window.reshape(m, -1)], axis=1).astype(np.float32)
+    out = np.empty((len(tsu), GEOM_DIM + NUM_CLASSES + TRACK_DIM + window.shape[1] * HISTORY_FIELDS), np.float32)
+    # one numba pass instead of ~20 array operations
+    _kernels.confidence_rows(geom, np.ascontiguousarray(tracks.classes, np.int64), tsu,
+                             np.ascontiguousarray(tracks.hits, np.int64), np.ascontiguousarray(tracks.age, np.int64),
+                             matched, mean_score, count, window, NUM_CLASSES, out)
+    return out
