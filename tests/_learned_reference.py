@@ -10,10 +10,17 @@ import numpy as np
 import torch
 
 from nutrack.data.classes import NUM_CLASSES
-from nutrack.model.features import GEOM_DIM, POINT_DIM, PAIR_DIM, ObjectInputs, _enlarged, candidate_pairs, pair_metric
+from nutrack.model.features import (_ENLARGE_ABS, ENLARGE, GEOM_DIM, POINT_DIM, PAIR_DIM, ObjectInputs, candidate_pairs,
+                                    pair_metric)
 from nutrack.model.network import AssociationNet, ModelConfig, object_tensors, pair_probabilities
 from nutrack.model.threads import torch_threads
 from nutrack.scoring import Scorer
+
+
+def _enlarged(boxes: np.ndarray) -> np.ndarray:
+    big = boxes.astype(np.float32, copy=True)
+    big[:, 3:6] = big[:, 3:6] * ENLARGE + _ENLARGE_ABS
+    return big
 
 
 def reference_gather_object_points(points: Optional[np.ndarray], boxes: np.ndarray, max_points: int = 32

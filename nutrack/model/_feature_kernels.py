@@ -87,9 +87,10 @@ def _in_cloud_order(found, m, flags):
 
 
 @njit(cache=True)
-def _box_points(points, params, nx, ny, cell_start, order, frames, b, found):
-    """The points of box ``b`` (in its ``frames`` row) into ``found``, in cell order; returns
-    how many. Only the grid cells the box's BEV bounding box reaches are looked at."""
+def _box_points(points, params, nx, ny, cell_start, order, frames, b, found, limit):
+    """The points of box ``b`` (in its ``frames`` row) into ``found``, in cell order, up to
+    ``limit`` of them; returns how many. Only the grid cells the box's BEV bounding box reaches
+    are looked at."""
     x0, y0, inv = params[0], params[1], params[2]
     cx, cy = np.float64(frames[b, CX]), np.float64(frames[b, CY])
     rx, ry = np.float64(frames[b, RX]) + _CELL_MARGIN, np.float64(frames[b, RY]) + _CELL_MARGIN
@@ -102,16 +103,19 @@ def _box_points(points, params, nx, ny, cell_start, order, frames, b, found):
             if point_in_box_frame(points[p, 0], points[p, 1], points[p, 2], frames, b):
                 found[m] = p
                 m += 1
+                if m == limit:
+                    return m
     return m
 
 
 @njit(cache=True)
 def count_points(points, params, nx, ny, cell_start, order, frames, k, counts):
     """``counts[b]``: the points of each box (in its ``frames`` row), at most ``k``: the
-    number of slots :func:`gather_points` fills for it, without the features."""
+    number of slots :func:`gather_points` fills for it, without the features (the scan of a
+    box stops at its ``k``-th point)."""
     found = np.empty(points.shape[0], np.int64)
     for b in range(frames.shape[0]):
-        counts[b] = min(_box_points(points, params, nx, ny, cell_start, order, frames, b, found), k)
+        counts[b] = _box_points(points, params, nx, ny, cell_start, order, frames, b, found, k)
 
 
 @njit(cache=True)
@@ -125,7 +129,7 @@ def gather_points(points, has_intensity, params, nx, ny, cell_start, order, fram
     flags = np.zeros(points.shape[0], np.bool_)
     four = 4.0
     for b in range(frames.shape[0]):
-        m = _box_points(points, params, nx, ny, cell_start, order, frames, b, found)
+        m = _box_points(points, params, nx, ny, cell_start, order, frames, b, found, -1)
         if m == 0:
             continue
         sel = _in_cloud_order(found, m, flags)

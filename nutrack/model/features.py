@@ -116,12 +116,6 @@ class ObjectInputs:
             np.concatenate([o.velocities for o in items]), np.concatenate([o.scores for o in items]))
 
 
-def _enlarged(boxes: np.ndarray) -> np.ndarray:
-    big = boxes.astype(np.float32, copy=True)
-    big[:, 3:6] = big[:, 3:6] * ENLARGE + _ENLARGE_ABS
-    return big
-
-
 class PointIndex:
     """A frame's points binned into a BEV grid of ``cell`` metres (a counting sort by cell,
     cloud order kept inside a cell), built once a frame and reused by every
@@ -198,11 +192,9 @@ def _indexed_and_framed(points, boxes: np.ndarray):
     are a :class:`PointIndex` already), the boxes enlarged, validated and framed, with numpy's
     cos / sin of their yaws (the boxes' own)."""
     index = points if isinstance(points, PointIndex) else PointIndex(points)
-    from nutrack.ops._boxes import host_frames_and_rotation, validate_boxes
+    from nutrack.ops._boxes import enlarged_host_frames
 
-    big = validate_boxes(_enlarged(boxes))
-    frames, cos, sin = host_frames_and_rotation(big)
-    return index, big, frames, cos, sin
+    return (index,) + enlarged_host_frames(boxes, ENLARGE, _ENLARGE_ABS)
 
 
 def object_geometry(boxes: np.ndarray, velocities: np.ndarray, scores: np.ndarray,
