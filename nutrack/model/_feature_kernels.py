@@ -199,22 +199,22 @@ def geometry_rows(boxes, vel, scores, rot, trans, ego_yaw, counts, out):
 
 
 @njit(cache=True)
-def pair_columns(tb, db, tv, dv, dt, tsu, ti, di, out, ratio, dyaw, dvel):
-    """The arithmetic columns of :func:`nutrack.model.features.pair_geometry` for pairs
-    ``(ti, di)``, as its numpy code computes them (float64 from the float32 boxes): |dz| into
-    ``out[:, 3]``, the time gap and frames since the update into ``out[:, 10:12]`` (``tsu``
-    None: left 0); the inputs of its transcendental columns into ``ratio (P, 3)`` (size
-    ratios, for np.log), ``dyaw (P,)`` (for np.cos / np.sin) and ``dvel (2, P)`` (for
-    np.hypot), which stay numpy's."""
+def pair_columns(tb, db, tv, dv, dt, tsu, ti, di, out):
+    """Columns 3-11 of :func:`nutrack.model.features.pair_geometry` for pairs ``(ti, di)``, as
+    its numpy code computed them (float64 from the float32 boxes, rounded to float32 once):
+    |dz|, the log size ratios, cos and sin of the heading difference, the velocity difference
+    / 5, the time gap and frames since the update / 5 (``tsu`` None: left 0). numba's log, cos,
+    sin and hypot give numpy's float32 values (tests/test_model_scorer_fast.py)."""
     floor = 1e-2
     for k in range(ti.shape[0]):
         i, j = ti[k], di[k]
         out[k, 3] = abs(np.float64(tb[i, 2]) - np.float64(db[j, 2]))
         for c in range(3):
-            ratio[k, c] = max(np.float64(db[j, 3 + c]), floor) / max(np.float64(tb[i, 3 + c]), floor)
-        dyaw[k] = np.float64(db[j, 6]) - np.float64(tb[i, 6])
-        dvel[0, k] = tv[i, 0] - dv[j, 0]
-        dvel[1, k] = tv[i, 1] - dv[j, 1]
+            out[k, 4 + c] = np.log(max(np.float64(db[j, 3 + c]), floor) / max(np.float64(tb[i, 3 + c]), floor))
+        dyaw = np.float64(db[j, 6]) - np.float64(tb[i, 6])
+        out[k, 7] = np.cos(dyaw)
+        out[k, 8] = np.sin(dyaw)
+        out[k, 9] = np.hypot(tv[i, 0] - dv[j, 0], tv[i, 1] - dv[j, 1]) / 5.0
         out[k, 10] = dt[i]
         if tsu is not None:
             out[k, 11] = tsu[i] / 5.0

@@ -304,18 +304,12 @@ def pair_geometry(pred_track_boxes: np.ndarray, track_vel: np.ndarray, dt: np.nd
         f_t, f_d, rows, cols = _pair_frames(tb, db, ti, di)
     # the three affinities of each pair, as pairwise_affinity's kernel computes them
     _kernels.pair_affinities(f_t, f_d, rows, cols, out)
-    # the arithmetic in one numba pass; the transcendentals stay numpy's, on arrays of the
-    # shapes the numpy code gave them (numba's libm calls need not match numpy's SIMD ones)
-    ratio, dyaw, dvel = np.empty((p, 3)), np.empty(p), np.empty((2, p))
+    # the other columns in one numba pass
     tsu = None if time_since_update is None else np.ascontiguousarray(time_since_update, np.float64).reshape(-1)
     _kernels.pair_columns(tb, db, nan_to_num(np.asarray(track_vel, np.float64).reshape(-1, 2)),
                           nan_to_num(np.asarray(det_vel, np.float64).reshape(-1, 2)),
                           np.ascontiguousarray(np.broadcast_to(np.asarray(dt, np.float64), (len(tb),))),
-                          tsu, ti, di, out, ratio, dyaw, dvel)
-    out[:, 4:7] = np.log(ratio)
-    out[:, 7] = np.cos(dyaw)
-    out[:, 8] = np.sin(dyaw)
-    out[:, 9] = np.hypot(dvel[0], dvel[1]) / 5.0
+                          tsu, ti, di, out)
     return out
 
 
