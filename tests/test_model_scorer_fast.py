@@ -359,3 +359,25 @@ def test_lidar_points_are_the_reference(synthetic_dataset, synthetic_data):
                         break
                     cur = data.nusc.get("sample_data", cur["prev"])
                 assert _bits_equal(got, np.concatenate(clouds))
+
+
+def test_same_rows_finds_a_detection_by_its_bits():
+    """observe() finds the detections __call__ encoded by their rows' bits: the last of equal
+    rows, -1 for a row not there, and -0.0 is not 0.0 (bytes, as the keys it replaced)."""
+    from nutrack.model import _feature_kernels as kernels
+    from nutrack.model.scorer import _row_bits
+
+    rng = np.random.default_rng(0)
+    boxes = rng.uniform(1, 5, (6, 7)).astype(np.float32)
+    vel = rng.normal(0, 1, (6, 2)).astype(np.float32)
+    boxes[4], vel[4] = boxes[1], vel[1]  # rows 1 and 4 the same
+    seen = Detections(boxes, vel, np.full(6, 0.5, np.float32), np.zeros(6, np.int64))
+    later = seen.select(np.array([4, 0, 2]))
+    vel2 = later.velocities.copy()
+    vel2[2, 0] = -0.0 if vel2[2, 0] == 0 else vel2[2, 0] + np.float32(1e-6)
+    other = Detections(later.boxes, vel2, later.scores, later.classes)
+    got = kernels.same_rows(*_row_bits(seen), *_row_bits(other), np.array([0, 1, 2]))
+    assert got.tolist() == [4, 0, -1]
+    zero = Detections(boxes[:1], np.zeros((1, 2), np.float32), np.ones(1, np.float32), np.zeros(1, np.int64))
+    minus = Detections(boxes[:1], np.array([[-0.0, 0.0]], np.float32), np.ones(1, np.float32), np.zeros(1, np.int64))
+    assert kernels.same_rows(*_row_bits(zero), *_row_bits(minus), np.array([0])).tolist() == [-1]

@@ -307,3 +307,22 @@ def confidence_rows(geom, classes, tsu, hits, age, matched, mean_score, count, w
         out[i, k + 5] = mean_score[i]
         out[i, k + 6] = np.log1p(np.float64(count[i])) / 3.0
         out[i, k + 7:k + 7 + flat] = window[i].reshape(flat)
+
+
+@njit(cache=True)
+def same_rows(boxes_a, vel_a, scores_a, classes_a, boxes_b, vel_b, scores_b, classes_b, rows):
+    """For each row ``r`` of ``rows`` into set b, the last row of set a with the same bits
+    (boxes, velocities and scores as uint32, classes), -1 if none."""
+    out = np.full(rows.shape[0], -1, np.int64)
+    for k in range(rows.shape[0]):
+        r = rows[k]
+        for j in range(boxes_a.shape[0] - 1, -1, -1):
+            if classes_a[j] != classes_b[r] or scores_a[j] != scores_b[r]:
+                continue
+            same = vel_a[j, 0] == vel_b[r, 0] and vel_a[j, 1] == vel_b[r, 1]
+            for c in range(7):
+                same = same and boxes_a[j, c] == boxes_b[r, c]
+            if same:
+                out[k] = j
+                break
+    return out

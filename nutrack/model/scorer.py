@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from typing import Dict, Optional
+from typing import Optional
 
 import numpy as np
 import torch
 
+from nutrack.model import _feature_kernels as _kernels
 from nutrack.model.checkpoint import CHECKPOINT_FORMAT, confidence_from_checkpoint, load_model
 from nutrack.model.confidence import ConfidenceNet, TrackHistory, confidence_inputs
 from nutrack.model.features import (ObjectInputs, PointIndex, candidate_pairs, count_object_points, make_objects,
@@ -124,7 +125,7 @@ class LearnedScorer(Scorer):
         self._pending: Optional[ObjectInputs] = None
         self._pending_ids: Optional[np.ndarray] = None
         # this frame's encoded detections (from __call__), found again in observe by their bytes
-        self._det_keys: Dict[bytes, int] = {}
+        self._det_rows = None
         self._det_feat = None
         self._points_key = None
         self._points = None
@@ -198,7 +199,7 @@ class LearnedScorer(Scorer):
         if len(ti) == 0:
             return out
         ft, fd = self._features(tracks, pred, vel, pos, detections, context)
-        self._det_keys = dict(zip(_row_keys(detections), range(n)))
+        self._det_rows = _row_bits(detections)
         self._det_feat = fd
         geo = pair_geometry(pred, vel, dt, detections.boxes, detections.velocities, ti, di,
                             time_since_update=np.asarray(tracks.time_since_update, np.float64),
@@ -275,8 +276,8 @@ class LearnedScorer(Scorer):
             # features computed in __call__ this frame are reused; the others (detections that
             # only stage 2 matched, births of a frame without scoring) wait for the next frame's
             # network call, with this frame's points: their rows hold zeros until then
-            keys = _row_keys(detections, d)
-            cached = np.array([self._det_keys.get(k, -1) for k in keys], np.int64)
+            cached = (np.full(len(d), -1, np.int64) if self._det_rows is None else
+                      _kernels.same_rows(*self._det_rows, *_row_bits(detections), d))
             miss = np.flatnonzero(cached < 0)
             f = net.take(self._det_feat, np.maximum(cached, 0)) if len(miss) < len(d) else net.zeros(len(d))
             if len(miss):
@@ -296,7 +297,7 @@ class LearnedScorer(Scorer):
         self._pending_ids = np.concatenate([p[0] for p in pending]) if pending else None
         self._pending = (pending[0][1] if len(pending) == 1 else ObjectInputs.concat([p[1] for p in pending])
                          if pending else None)
-        self._det_keys, self._det_feat = {}, None
+        self._det_rows, self._det_feat = None, None
 
     def _kept_pending(self, stay_ids: np.ndarray) -> list:
         """``[(ids, ObjectInputs)]``: the pending inputs of the tracks that keep their state."""
@@ -375,12 +376,11 @@ class _NumbaEngine(NumbaAssociationNet):
         return np.concatenate(parts)
 
 
-def _row_keys(det, rows: Optional[np.ndarray] = None):
-    """The bytes of each detection row (box, velocity, score, class): a detection's identity
-    between ``__call__`` (the tracker's high detections) and ``observe`` (all of them)."""
-    cols = [np.ascontiguousarray(det.boxes), np.ascontiguousarray(det.velocities),
-            np.ascontiguousarray(det.scores).reshape(-1, 1), np.ascontiguousarray(det.classes).reshape(-1, 1)]
-    if rows is not None:
-        cols = [c[rows] for c in cols]
-    packed = np.concatenate([c.view(np.uint8).reshape(len(c), -1) for c in cols], axis=1)
-    return [r.tobytes() for r in packed]
+def _row_bits(det):
+    """The bits of the detections' rows (box, velocity, score as uint32, class): a detection's
+    identity between ``__call__`` (the tracker's high detections) and ``observe`` (all of
+    them), for :func:`nutrack.model._feature_kernels.same_rows`."""
+    return (np.ascontiguousarray(det.boxes, np.float32).view(np.uint32),
+            np.ascontiguousarray(det.velocities, np.float32).view(np.uint32),
+            np.ascontiguousarray(det.scores, np.float32).view(np.uint32),
+            np.ascontiguousarray(det.classes, np.int64))
