@@ -406,3 +406,17 @@ def test_frame_array_shapes_are_checked():
     d = Detections(np.ones((3, 7)), np.ones((3, 2)), [0.1, 0.9, 0.5], [0, 1, 2])
     assert d.boxes.dtype == np.float32 and d.classes.dtype == np.int64
     assert d.select(d.scores > 0.3).classes.tolist() == [1, 2]
+
+
+def test_select_by_index_arrays_keeps_the_layout():
+    """select's unchecked path (index arrays) gives what the checked constructor gives."""
+    rng = np.random.default_rng(0)
+    det = Detections(rng.normal(size=(6, 7)), rng.normal(size=(6, 2)), rng.random(6), rng.integers(0, 7, 6))
+    for index in (np.array([4, 0, 0]), rng.random(6) > 0.5, np.zeros(0, np.int64)):
+        got = det.select(index)
+        want = Detections(det.boxes[index], det.velocities[index], det.scores[index], det.classes[index])
+        for name in ("boxes", "velocities", "scores", "classes"):
+            a, b = getattr(got, name), getattr(want, name)
+            assert a.dtype == b.dtype and a.shape == b.shape and a.flags.c_contiguous and np.array_equal(a, b)
+    with pytest.raises(IndexError):
+        det.select(np.ones(5, bool))

@@ -138,7 +138,14 @@ class Detections:
 
     def select(self, index) -> "Detections":
         """Rows by boolean mask or integer index."""
-        return Detections(self.boxes[index], self.velocities[index], self.scores[index], self.classes[index])
+        if type(self) is not Detections or not isinstance(index, np.ndarray):
+            return Detections(self.boxes[index], self.velocities[index], self.scores[index], self.classes[index])
+        # rows of checked arrays by an index array are checked arrays: no second validation (a
+        # tracker selects from a frame's detections every frame)
+        out = object.__new__(Detections)
+        for name in ("boxes", "velocities", "scores", "classes"):
+            object.__setattr__(out, name, np.ascontiguousarray(getattr(self, name)[index]))
+        return out
 
 
 @dataclass(frozen=True, eq=False)  # arrays inside: compare by identity

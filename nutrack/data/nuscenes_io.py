@@ -293,6 +293,14 @@ class NuScenesData:
     def _calib(self, sd: dict) -> np.ndarray:
         return self._transform("calibrated_sensor", sd["calibrated_sensor_token"])
 
+    def _sensor_to_global(self, sd: dict) -> np.ndarray:
+        """``pose @ calib`` of a sample_data record (C-contiguous float64), cached by its token."""
+        key = f"sensor_to_global:{sd['token']}"
+        m = self._transform_cache.get(key)
+        if m is None:
+            m = self._transform_cache[key] = np.ascontiguousarray(self._pose(sd) @ self._calib(sd), dtype=np.float64)
+        return m
+
     def scene(self, scene: Union[str, dict], detections: Optional[Mapping[str, Detections]] = None) -> Scene:
         """A :class:`Scene` by name, token or record, with its frames in timestamp order.
 
@@ -420,13 +428,12 @@ class NuScenesData:
             sample = self.nusc.get("sample", frame)
             sd = self.nusc.get("sample_data", sample["data"][LIDAR_CHANNEL])
         key_ts = sd["timestamp"]
-        key_to_global = self._pose(sd) @ self._calib(sd)
         if coordinates == "global":
-            target = np.eye(4)
+            target = None
         elif coordinates == "ego":
             target = np.linalg.inv(self._pose(sd))
         else:
-            target = np.linalg.inv(key_to_global)
+            target = np.linalg.inv(self._sensor_to_global(sd))
         clouds = []
         cur = sd
         for _ in range(nsweeps):
@@ -434,9 +441,9 @@ class NuScenesData:
             if max_time_lag is not None and lag > max_time_lag:
                 break
             pts = load_pcd_bin(self._sd_path(cur))
-            m = target @ self._pose(cur) @ self._calib(cur)
+            m = self._sensor_to_global(cur) if target is None else target @ self._sensor_to_global(cur)
             out = np.empty((len(pts), 5), dtype=np.float32)
-            _sweep_points(pts, np.ascontiguousarray(m, dtype=np.float64), float(lag), out)
+            _sweep_points(pts, m, float(lag), out)
             clouds.append(out)
             if not cur["prev"]:
                 break

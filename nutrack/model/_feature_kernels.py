@@ -22,14 +22,6 @@ _CELL_MARGIN = 0.01
 _SORT_LIMIT = 128
 
 
-@njit(cache=True)
-def finite_xyz(points):
-    for i in range(points.shape[0]):
-        if not (np.isfinite(points[i, 0]) and np.isfinite(points[i, 1]) and np.isfinite(points[i, 2])):
-            return False
-    return True
-
-
 @njit(inline="always", cache=True)
 def _cell(v, origin, inv, size):
     c = int(np.floor((np.float64(v) - origin) * inv))
@@ -38,14 +30,20 @@ def _cell(v, origin, inv, size):
 
 @njit(cache=True)
 def bin_points(points, cell):
-    """``(params [x0, y0, 1 / cell], nx, ny, cell_start (nx * ny + 1,), order (N,))`` for N > 0
-    points with finite x, y: the grid from the points' lowest x, y, and the points of cell
-    ``c`` (row-major, y major) as ``order[cell_start[c]:cell_start[c + 1]]``, in cloud order."""
+    """``(finite, params [x0, y0, 1 / cell], nx, ny, cell_start (nx * ny + 1,), order (N,))`` for
+    N > 0 points: the grid from the points' lowest x, y, and the points of cell ``c``
+    (row-major, y major) as ``order[cell_start[c]:cell_start[c + 1]]``, in cloud order.
+    ``finite`` False (and the rest empty) when a point's x, y or z is NaN or infinite."""
     n = points.shape[0]
     xmin, xmax, ymin, ymax = points[0, 0], points[0, 0], points[0, 1], points[0, 1]
-    for i in range(1, n):
-        xmin, xmax = min(xmin, points[i, 0]), max(xmax, points[i, 0])
-        ymin, ymax = min(ymin, points[i, 1]), max(ymax, points[i, 1])
+    finite = True
+    for i in range(n):
+        x, y = points[i, 0], points[i, 1]
+        finite = finite and np.isfinite(x) and np.isfinite(y) and np.isfinite(points[i, 2])
+        xmin, xmax = min(xmin, x), max(xmax, x)
+        ymin, ymax = min(ymin, y), max(ymax, y)
+    if not finite:
+        return finite, np.zeros(3), 0, 0, np.zeros(1, np.int64), np.zeros(0, np.int64)
     params = np.array([np.float64(xmin), np.float64(ymin), 1.0 / cell])
     nx = int((np.float64(xmax) - params[0]) / cell) + 1
     ny = int((np.float64(ymax) - params[1]) / cell) + 1
@@ -62,7 +60,7 @@ def bin_points(points, cell):
     for i in range(n):
         order[fill[cells[i]]] = i
         fill[cells[i]] += 1
-    return params, nx, ny, counts, order
+    return finite, params, nx, ny, counts, order
 
 
 @njit(cache=True)

@@ -129,11 +129,11 @@ class PointIndex:
         pts = np.ascontiguousarray(points, dtype=np.float32)
         if pts.ndim != 2 or pts.shape[1] < 3:
             raise ValueError(f"points must have shape (N, >=3), got {pts.shape}")
-        if len(pts) and not _kernels.finite_xyz(pts):
-            raise ValueError("points coordinates contain NaN or infinite values")
         self.points = pts
         if len(pts):
-            self.params, self.nx, self.ny, self.cell_start, self.order = _kernels.bin_points(pts, float(cell))
+            finite, self.params, self.nx, self.ny, self.cell_start, self.order = _kernels.bin_points(pts, float(cell))
+            if not finite:
+                raise ValueError("points coordinates contain NaN or infinite values")
         else:
             self.params, self.nx, self.ny = np.array([0.0, 0.0, 1.0 / cell]), 1, 1
             self.cell_start, self.order = np.zeros(2, np.int64), np.zeros(0, np.int64)
