@@ -118,16 +118,18 @@ def count_points(points, params, nx, ny, cell_start, order, frames, k, counts):
 
 @njit(cache=True)
 def gather_points(points, has_intensity, params, nx, ny, cell_start, order, frames, boxes, big, cos_yaw, sin_yaw,
-                  k, out, mask):
+                  k, out, mask, counts):
     """Fill ``out (M, k, 7)`` / ``mask (M, k)`` for the boxes: each box's points (those in its
     enlarged box ``frames`` row) in cloud order, all of them when at most ``k``, else the ranks
     ``r`` with ``(s * cnt) // k == r`` for ``s = (r * k + cnt - 1) // cnt`` (evenly spaced), in
-    slot ``s``; features as :func:`nutrack.model.features.gather_object_points` documents."""
+    slot ``s``; features as :func:`nutrack.model.features.gather_object_points` documents;
+    ``counts[b]``: the slots filled."""
     found = np.empty(points.shape[0], np.int64)
     flags = np.zeros(points.shape[0], np.bool_)
     four = 4.0
     for b in range(frames.shape[0]):
         m = _box_points(points, params, nx, ny, cell_start, order, frames, b, found, -1)
+        counts[b] = min(m, k)
         if m == 0:
             continue
         sel = _in_cloud_order(found, m, flags)
@@ -168,14 +170,15 @@ def gather_points(points, has_intensity, params, nx, ny, cell_start, order, fram
 @njit(cache=True)
 def geometry_rows(boxes, vel, scores, rot, trans, ego_yaw, counts, out):
     """The rows of :func:`nutrack.model.features.object_geometry` into ``out (N, GEOM_DIM)``
-    float32: float64 arithmetic (float64 inputs), rounded once. ``vel``: finite (NaN already
-    0); ``rot``, ``trans``: the ego pose's rotation and translation; ``ego_yaw`` its heading.
+    float32: float64 arithmetic (from float32 or float64 inputs), rounded once. ``vel``: finite
+    (NaN already 0); ``rot``, ``trans``: the ego pose's rotation and translation; ``ego_yaw``
+    its heading.
     Velocities in the ego frame take the rotation's 2x2 block."""
     floor = 1e-2
     for i in range(boxes.shape[0]):
-        d0 = boxes[i, 0] - trans[0]
-        d1 = boxes[i, 1] - trans[1]
-        d2 = boxes[i, 2] - trans[2]
+        d0 = np.float64(boxes[i, 0]) - trans[0]
+        d1 = np.float64(boxes[i, 1]) - trans[1]
+        d2 = np.float64(boxes[i, 2]) - trans[2]
         x = d0 * rot[0, 0] + d1 * rot[1, 0] + d2 * rot[2, 0]  # R^T (c - t)
         y = d0 * rot[0, 1] + d1 * rot[1, 1] + d2 * rot[2, 1]
         z = d0 * rot[0, 2] + d1 * rot[1, 2] + d2 * rot[2, 2]
@@ -184,16 +187,16 @@ def geometry_rows(boxes, vel, scores, rot, trans, ego_yaw, counts, out):
         out[i, 2] = z / 5.0
         out[i, 3] = np.hypot(x, y) / 50.0
         for c in range(3):
-            out[i, 4 + c] = np.log(max(boxes[i, 3 + c], floor))
-        yaw = boxes[i, 6] - ego_yaw
+            out[i, 4 + c] = np.log(max(np.float64(boxes[i, 3 + c]), floor))
+        yaw = np.float64(boxes[i, 6]) - ego_yaw
         out[i, 7] = np.cos(yaw)
         out[i, 8] = np.sin(yaw)
-        vx, vy = vel[i, 0], vel[i, 1]
+        vx, vy = np.float64(vel[i, 0]), np.float64(vel[i, 1])
         out[i, 9] = (vx * rot[0, 0] + vy * rot[1, 0]) / 10.0
         out[i, 10] = (vx * rot[0, 1] + vy * rot[1, 1]) / 10.0
         out[i, 11] = np.hypot(vx, vy) / 10.0
         out[i, 12] = scores[i]
-        out[i, 13] = np.log1p(counts[i]) / 5.0
+        out[i, 13] = np.log1p(np.float64(counts[i])) / 5.0
 
 
 @njit(cache=True)

@@ -161,16 +161,22 @@ def gather_object_points(points, boxes: np.ndarray, max_points: int = 32) -> Tup
     :class:`PointIndex`, which also writes the features (the numpy arithmetic of the
     reference, operation for operation: float64, then rounded to float32).
     """
-    boxes = np.ascontiguousarray(boxes, dtype=np.float32).reshape(-1, 7)
+    return _gather(points, np.ascontiguousarray(boxes, dtype=np.float32).reshape(-1, 7), max_points)[:2]
+
+
+def _gather(points, boxes: np.ndarray, max_points: int):
+    """:func:`gather_object_points` of C-contiguous float32 boxes, with the number of points
+    each box got (its mask's row sums)."""
     n = len(boxes)
     out = np.zeros((n, max_points, POINT_DIM), np.float32)
     mask = np.zeros((n, max_points), bool)
+    counts = np.zeros(n, np.int64)
     if n == 0 or points is None or len(points) == 0 or max_points == 0:
-        return out, mask
+        return out, mask, counts
     index, big, frames, cos, sin = _indexed_and_framed(points, boxes)
     _kernels.gather_points(index.points, index.points.shape[1] > 3, index.params, index.nx, index.ny,
-                           index.cell_start, index.order, frames, boxes, big, cos, sin, max_points, out, mask)
-    return out, mask
+                           index.cell_start, index.order, frames, boxes, big, cos, sin, max_points, out, mask, counts)
+    return out, mask, counts
 
 
 def count_object_points(points, boxes: np.ndarray, max_points: int = 32) -> np.ndarray:
@@ -202,16 +208,26 @@ def object_geometry(boxes: np.ndarray, velocities: np.ndarray, scores: np.ndarra
     """``(N, GEOM_DIM)`` float32: centre in the ego frame (x, y, z; /50, /50, /5), BEV range /50,
     log size (3), heading relative to the ego (cos, sin), velocity in the ego frame (/10, 2),
     speed /10, detection score, log(1 + points) / 5."""
-    b = np.ascontiguousarray(boxes, dtype=np.float64).reshape(-1, 7)
+    return _geometry(_float_rows(boxes, 7), nan_to_num(_float_rows(velocities, 2)), _float_rows(scores, 0),
+                     ego_to_global, _float_rows(num_points, 0))
+
+
+def _float_rows(x, width: int) -> np.ndarray:
+    """``x`` as C-contiguous ``(N, width)`` (``(N,)`` for width 0) float32, when it is float32,
+    else float64 (exact for either: the kernels compute in float64)."""
+    x = np.asarray(x)
+    x = np.ascontiguousarray(x, dtype=np.float32 if x.dtype == np.float32 else np.float64)
+    return x.reshape(-1, width) if width else x.reshape(-1)
+
+
+def _geometry(boxes, vel, scores, ego_to_global, counts) -> np.ndarray:
+    """:func:`object_geometry` of C-contiguous arrays (finite velocities)."""
     pose = np.eye(4) if ego_to_global is None else np.asarray(ego_to_global, dtype=np.float64)
     rot, trans = np.ascontiguousarray(pose[:3, :3]), np.ascontiguousarray(pose[:3, 3])
-    ego_yaw = float(np.arctan2(rot[1, 0], rot[0, 0]))
-    v = nan_to_num(np.ascontiguousarray(velocities, dtype=np.float64).reshape(-1, 2))
-    out = np.empty((len(b), GEOM_DIM), np.float32)
+    out = np.empty((len(boxes), GEOM_DIM), np.float32)
     # one numba pass instead of ~25 array operations: the numpy formulas, operation for
     # operation, with numba's log / cos / hypot (the same float32 values on 1.4M random rows)
-    _kernels.geometry_rows(b, v, np.ascontiguousarray(scores, dtype=np.float64).reshape(-1), rot, trans, ego_yaw,
-                           np.ascontiguousarray(num_points, dtype=np.float64).reshape(-1), out)
+    _kernels.geometry_rows(boxes, vel, scores, rot, trans, float(np.arctan2(rot[1, 0], rot[0, 0])), counts, out)
     return out
 
 
@@ -224,8 +240,8 @@ def make_objects(boxes, velocities, scores, classes, ego_to_global=None, points=
     classes = np.ascontiguousarray(classes, dtype=np.int64).reshape(-1)
     if len(classes) and (classes.min() < 0 or classes.max() >= NUM_CLASSES):
         raise ValueError(f"classes must be in 0..{NUM_CLASSES - 1}")
-    pts, mask = gather_object_points(points, boxes, max_points)
-    geom = object_geometry(boxes, vel, scores, ego_to_global, mask.sum(axis=1))
+    pts, mask, counts = _gather(points, boxes, max_points)
+    geom = _geometry(boxes, vel, scores, ego_to_global, counts)
     return ObjectInputs(geom, classes, pts, mask, boxes, vel, scores)
 
 

@@ -14,6 +14,7 @@ CPU time for a 1.6x shorter wall time and would compete with everything else on 
 from __future__ import annotations
 
 import contextlib
+import os
 from typing import Iterator, Optional
 
 import torch
@@ -47,14 +48,19 @@ def _blas_controllers():
         import scipy.linalg.cython_blas  # noqa: F401  (loads the BLAS numba's np.dot calls)
         from threadpoolctl import ThreadpoolController
 
-        _blas = ThreadpoolController().select(user_api="blas").lib_controllers
+        libs = ThreadpoolController().select(user_api="blas").lib_controllers
+        # the one numba's np.dot calls when SciPy brings its own (numpy's stays the user's)
+        scipy_own = [lib for lib in libs if "scipy" in os.path.basename(os.path.dirname(lib.filepath))
+                     or "scipy" in os.path.basename(lib.filepath)]
+        _blas = scipy_own or libs
     return _blas
 
 
 @contextlib.contextmanager
 def blas_threads(n: Optional[int]) -> Iterator[None]:
-    """Run the block with at most ``n`` threads in each BLAS library loaded (``None``: leave them
-    as they are); a few ctypes calls a block."""
+    """Run the block with ``n`` threads in the BLAS numba's ``np.dot`` calls (SciPy's own when it
+    brings one, else every BLAS loaded; ``None``: leave them as they are); a few ctypes calls a
+    block."""
     if n is None:
         yield
         return
