@@ -199,12 +199,24 @@ def geometry_rows(boxes, vel, scores, rot, trans, ego_yaw, counts, out):
         out[i, 13] = np.log1p(np.float64(counts[i])) / 5.0
 
 
+@njit(inline="always", cache=True)
+def _nan_to_num(v):
+    """``np.nan_to_num`` of one value, in float64."""
+    v = np.float64(v)
+    if np.isnan(v):
+        return 0.0
+    if np.isinf(v):
+        return np.finfo(np.float64).max if v > 0 else -np.finfo(np.float64).max
+    return v
+
+
 @njit(cache=True)
 def pair_columns(tb, db, tv, dv, dt, tsu, ti, di, out):
     """Columns 3-11 of :func:`nutrack.model.features.pair_geometry` for pairs ``(ti, di)``, as
     its numpy code computed them (float64 from the float32 boxes, rounded to float32 once):
     |dz|, the log size ratios, cos and sin of the heading difference, the velocity difference
-    / 5, the time gap and frames since the update / 5 (``tsu`` None: left 0). numba's log, cos,
+    / 5 (velocities ``tv``, ``dv`` float32 or float64, NaN and inf as np.nan_to_num turns them),
+    the time gap and frames since the update / 5 (``tsu`` None: left 0). numba's log, cos,
     sin and hypot give numpy's float32 values (tests/test_model_scorer_fast.py)."""
     floor = 1e-2
     for k in range(ti.shape[0]):
@@ -215,7 +227,8 @@ def pair_columns(tb, db, tv, dv, dt, tsu, ti, di, out):
         dyaw = np.float64(db[j, 6]) - np.float64(tb[i, 6])
         out[k, 7] = np.cos(dyaw)
         out[k, 8] = np.sin(dyaw)
-        out[k, 9] = np.hypot(tv[i, 0] - dv[j, 0], tv[i, 1] - dv[j, 1]) / 5.0
+        out[k, 9] = np.hypot(_nan_to_num(tv[i, 0]) - _nan_to_num(dv[j, 0]),
+                             _nan_to_num(tv[i, 1]) - _nan_to_num(dv[j, 1])) / 5.0
         out[k, 10] = dt[i]
         if tsu is not None:
             out[k, 11] = tsu[i] / 5.0

@@ -307,23 +307,23 @@ def pair_geometry(pred_track_boxes: np.ndarray, track_vel: np.ndarray, dt: np.nd
     if track_classes is not None:
         ca = np.asarray(track_classes, np.int64).reshape(-1)
         cb = np.asarray(det_classes, np.int64).reshape(-1)
-        if not np.array_equal(ca[ti], cb[di]):
+        if (ca[ti] != cb[di]).any():
             raise ValueError("pair_geometry: with classes given, every pair must be of one class")
     if frames is not None:
         f_t, f_d, rows, cols = np.ascontiguousarray(frames[0]), np.ascontiguousarray(frames[1]), ti, di
     elif track_classes is not None:  # all the boxes validated and framed, as before
-        from nutrack.ops._boxes import box_frames, validate_boxes
+        from nutrack.ops._boxes import enlarged_host_frames
 
-        both = box_frames(validate_boxes(np.concatenate([tb, db])))
+        # validate_boxes and box_frames in one pass (boxes "enlarged" by 1 and 0: themselves)
+        both = enlarged_host_frames(np.concatenate([tb, db]), 1.0, 0.0)[1]
         f_t, f_d, rows, cols = both[:len(tb)], both[len(tb):], ti, di
     else:
         f_t, f_d, rows, cols = _pair_frames(tb, db, ti, di)
     # the three affinities of each pair, as pairwise_affinity's kernel computes them
     _kernels.pair_affinities(f_t, f_d, rows, cols, out)
-    # the other columns in one numba pass
+    # the other columns in one numba pass (velocities as np.nan_to_num gives them, in it)
     tsu = None if time_since_update is None else np.ascontiguousarray(time_since_update, np.float64).reshape(-1)
-    _kernels.pair_columns(tb, db, nan_to_num(np.asarray(track_vel, np.float64).reshape(-1, 2)),
-                          nan_to_num(np.asarray(det_vel, np.float64).reshape(-1, 2)),
+    _kernels.pair_columns(tb, db, _float_rows(track_vel, 2), _float_rows(det_vel, 2),
                           np.ascontiguousarray(np.broadcast_to(np.asarray(dt, np.float64), (len(tb),))),
                           tsu, ti, di, out)
     return out
