@@ -96,7 +96,8 @@ def _sweep_points(pts, m, lag, out):
     """``out (N, 5)`` float32 from a sweep's ``pts (N, >=4)``: x, y, z moved by the 4x4 ``m``
     (float64, as :func:`transform_points`: the rotation's row products summed left to right,
     then the translation, rounded to float32), the intensity, ``lag``. One pass instead of
-    transform_points' copies: 110 -> 11 us for a 6,600-point sweep."""
+    transform_points' copies: 110 -> 11 us for a 6,600-point sweep. ``out`` may be ``pts``
+    (each row is read before it is written)."""
     for i in range(pts.shape[0]):
         x, y, z = np.float64(pts[i, 0]), np.float64(pts[i, 1]), np.float64(pts[i, 2])
         for r in range(3):
@@ -442,9 +443,8 @@ class NuScenesData:
                 break
             pts = load_pcd_bin(self._sd_path(cur))
             m = self._sensor_to_global(cur) if target is None else target @ self._sensor_to_global(cur)
-            out = np.empty((len(pts), 5), dtype=np.float32)
-            _sweep_points(pts, m, float(lag), out)
-            clouds.append(out)
+            _sweep_points(pts, m, float(lag), pts)  # in place: the file's (N, 5) rows become ours
+            clouds.append(pts)
             if not cur["prev"]:
                 break
             cur = self.nusc.get("sample_data", cur["prev"])
