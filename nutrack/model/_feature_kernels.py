@@ -340,3 +340,47 @@ def same_rows(boxes_a, vel_a, scores_a, classes_a, boxes_b, vel_b, scores_b, cla
                 out[k] = j
                 break
     return out
+
+
+# -- the learned scorer's per-track state (nutrack.model.scorer) ------------------------------
+@njit(cache=True)
+def observed_state(old_ids, old_time, ids, det_index, cached, now, n_old, n_det):
+    """The scorer's state after a frame (``LearnedScorer.observe``), as index arithmetic: the
+    live ``ids`` the state knew and that were not updated (``det_index`` -1) keep their row;
+    updated ones take the row of their detection's features (``cached``: for each updated
+    track in order, its row among the ``n_det`` this frame encoded, -1 if none; those get the
+    zero row). Returns the new ids (sorted), times, and for each the row of its features in
+    ``[old features (n_old); detection features (n_det); one zero row]``, then the ids of the
+    tracks that kept their row and the (track id, detection index) of those without features."""
+    m = ids.shape[0]
+    new_ids = np.empty(m, np.int64)
+    new_time = np.empty(m, np.float64)
+    src = np.empty(m, np.int64)
+    stay_ids = np.empty(m, np.int64)
+    miss_ids = np.empty(m, np.int64)
+    miss_det = np.empty(m, np.int64)
+    r = n_stay = n_miss = u = 0
+    for i in range(m):  # the tracks that keep their state first, as the numpy code ordered them
+        if det_index[i] >= 0:
+            continue
+        p = np.searchsorted(old_ids, ids[i])
+        if p < old_ids.shape[0] and old_ids[p] == ids[i]:
+            new_ids[r], new_time[r], src[r] = ids[i], old_time[p], p
+            stay_ids[n_stay] = ids[i]
+            r += 1
+            n_stay += 1
+    for i in range(m):
+        if det_index[i] < 0:
+            continue
+        new_ids[r], new_time[r] = ids[i], now
+        if cached[u] >= 0:
+            src[r] = n_old + cached[u]
+        else:
+            src[r] = n_old + n_det
+            miss_ids[n_miss], miss_det[n_miss] = ids[i], det_index[i]
+            n_miss += 1
+        r += 1
+        u += 1
+    order = np.argsort(new_ids[:r], kind="mergesort")
+    return (new_ids[:r][order], new_time[:r][order], src[:r][order], stay_ids[:n_stay], miss_ids[:n_miss],
+            miss_det[:n_miss])

@@ -257,43 +257,26 @@ class LearnedScorer(Scorer):
             return self.confidence.probabilities(x)
 
     def _observe(self, track_ids, detection_index, detections, context) -> None:
-        ids = np.asarray(track_ids, np.int64).reshape(-1)
-        di = np.asarray(detection_index, np.int64).reshape(-1)
-        upd = np.flatnonzero(di >= 0)
-        pos = self._lookup(ids)
-        # live tracks the scorer knows and that were not updated keep their state; updated
-        # ones take their detection's
-        stay = np.flatnonzero((pos >= 0) & (di < 0))
-        new_ids = np.concatenate([ids[stay], ids[upd]])
-        order = np.argsort(new_ids, kind="stable")
-        d = di[upd]
+        ids = np.ascontiguousarray(track_ids, np.int64).reshape(-1)
+        di = np.ascontiguousarray(detection_index, np.int64).reshape(-1)
+        d = di[di >= 0]
+        # features computed in __call__ this frame are reused; the others (detections that only
+        # stage 2 matched, births of a frame without scoring) wait for the next frame's network
+        # call, with this frame's points: their rows hold zeros until then
+        cached = (np.full(len(d), -1, np.int64) if self._det_rows is None else
+                  _kernels.same_rows(*self._det_rows, *_row_bits(detections), d))
         net = self._net
-        feat_rows = []  # feature pieces in new_ids order, then sorted
-        if len(stay):
-            feat_rows.append(net.take(self._feat, pos[stay]))
-        pending = self._kept_pending(ids[stay])
-        if len(upd):
-            # features computed in __call__ this frame are reused; the others (detections that
-            # only stage 2 matched, births of a frame without scoring) wait for the next frame's
-            # network call, with this frame's points: their rows hold zeros until then
-            cached = (np.full(len(d), -1, np.int64) if self._det_rows is None else
-                      _kernels.same_rows(*self._det_rows, *_row_bits(detections), d))
-            miss = np.flatnonzero(cached < 0)
-            f = net.take(self._det_feat, np.maximum(cached, 0)) if len(miss) < len(d) else net.zeros(len(d))
-            if len(miss):
-                net.put(f, miss, net.zeros(len(miss)))
-                dm = d[miss]
-                pending.append((ids[upd][miss], self._objects(detections.boxes[dm], detections.velocities[dm],
-                                                              detections.scores[dm], detections.classes[dm], context)))
-            feat_rows.append(f)
+        old = net.zeros(0) if self._feat is None else self._feat
+        fresh = net.zeros(0) if self._det_feat is None else self._det_feat
         now = float(context.timestamp) if context is not None else 0.0
-        self._ids = new_ids[order]
-        self._time = np.concatenate([self._time[pos[stay]], np.full(len(d), now)])[order]
-        if feat_rows:
-            feat = feat_rows[0] if len(feat_rows) == 1 else net.cat(feat_rows)
-            self._feat = net.take(feat, order)
-        else:
-            self._feat = None
+        self._ids, self._time, src, stay_ids, miss_ids, miss_det = _kernels.observed_state(
+            self._ids, self._time, ids, di, cached, now, len(old), len(fresh))
+        self._feat = net.take(net.cat([old, fresh, net.zeros(1)]), src)
+        pending = self._kept_pending(stay_ids)
+        if len(miss_det):
+            pending.append((miss_ids, self._objects(detections.boxes[miss_det], detections.velocities[miss_det],
+                                                    detections.scores[miss_det], detections.classes[miss_det],
+                                                    context)))
         self._pending_ids = np.concatenate([p[0] for p in pending]) if pending else None
         self._pending = (pending[0][1] if len(pending) == 1 else ObjectInputs.concat([p[1] for p in pending])
                          if pending else None)
