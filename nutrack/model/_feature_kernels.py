@@ -342,6 +342,24 @@ def same_rows(boxes_a, vel_a, scores_a, classes_a, boxes_b, vel_b, scores_b, cla
     return out
 
 
+@njit(cache=True)
+def confidence_frame(hist_ids, hist_window, hist_count, hist_sum, ids, classes, tsu, hits, age, scores, geom,
+                     num_classes, out):
+    """:func:`nutrack.model.confidence.confidence_inputs` in one call: each track's entry (score,
+    matched, the points feature ``geom[:, 13]``, present), :func:`history_push`, then
+    :func:`confidence_rows` into ``out``. Returns the history's new state."""
+    m = ids.shape[0]
+    entries = np.empty((m, hist_window.shape[2]), np.float32)
+    matched = np.empty(m, np.float32)
+    for i in range(m):
+        matched[i] = 1.0 if tsu[i] == 0 else 0.0
+        entries[i, 0], entries[i, 1], entries[i, 2], entries[i, 3] = scores[i], matched[i], geom[i, 13], 1.0
+    window, count, score_sum, new_ids, new_window, new_count, new_sum = history_push(
+        hist_ids, hist_window, hist_count, hist_sum, ids, entries)
+    confidence_rows(geom, classes, tsu, hits, age, matched, score_sum / count, count, window, num_classes, out)
+    return new_ids, new_window, new_count, new_sum
+
+
 # -- the learned scorer's per-track state (nutrack.model.scorer) ------------------------------
 @njit(cache=True)
 def observed_state(old_ids, old_time, ids, det_index, cached, now, n_old, n_det):
