@@ -237,18 +237,20 @@ def embedded_val_frames():
 
 def learned_scorer(device: str):
     """The scorer of ``$NUTRACK_BENCH_CHECKPOINT`` (a checkpoint of ``python -m nutrack.train``)
-    when set, else the default network untrained (seed 0; its scores pass the default threshold
-    on most candidate pairs, which keeps as many tracks alive as a trained one). Returns the
-    scorer and a label for it."""
+    when set, else the default network and confidence head untrained (seed 0; the network's
+    scores pass the default threshold on most candidate pairs, which keeps as many tracks alive
+    as a trained one; the head costs what a trained one costs). Returns the scorer and a label."""
     import torch
 
     from nutrack.model import AssociationNet, LearnedScorer, ModelConfig, load_scorer
+    from nutrack.model.confidence import ConfidenceNet
 
     path = os.environ.get("NUTRACK_BENCH_CHECKPOINT")
     if path:
         return load_scorer(path, device=device), f"checkpoint {path}"
     torch.manual_seed(0)
-    return LearnedScorer(AssociationNet(ModelConfig()).to(device).eval(), device=device), "untrained, seed 0"
+    return (LearnedScorer(AssociationNet(ModelConfig()).to(device).eval(), device=device,
+                          confidence=ConfidenceNet().eval()), "untrained, seed 0, confidence head")
 
 
 def run_learned(tracker, data, scenes, repeats: int = 1, nsweeps: int = 1):
