@@ -314,8 +314,6 @@ def _row_key(det, j: int) -> bytes:
 def reference_confidence_inputs(tracks, geom: np.ndarray, history) -> np.ndarray:
     """``confidence_inputs`` as numpy array operations (the code before its numba pass, commit
     fa72e8a), on a history object with ``push`` (the reference ``ReferenceTrackHistory``)."""
-    from nutrack.model.confidence import HISTORY_FIELDS  # noqa: F401  (the layout it writes)
-
     tsu = np.asarray(tracks.time_since_update, np.float64)
     hits = np.asarray(tracks.hits, np.float64)
     age = np.asarray(tracks.age, np.float64)

@@ -14,6 +14,7 @@ CPU time for a 1.6x shorter wall time and would compete with everything else on 
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 from typing import Iterator, Optional
 
@@ -45,7 +46,7 @@ _blas = None  # the BLAS libraries threadpoolctl found, once
 def _blas_controllers():
     global _blas
     if _blas is None:
-        import scipy.linalg.cython_blas  # noqa: F401  (loads the BLAS numba's np.dot calls)
+        importlib.import_module("scipy.linalg.cython_blas")  # loads the BLAS numba's np.dot calls
         from threadpoolctl import ThreadpoolController
 
         libs = ThreadpoolController().select(user_api="blas").lib_controllers
