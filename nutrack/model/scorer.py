@@ -65,8 +65,9 @@ class LearnedScorer(Scorer):
         model: the network (eval mode); device: its torch device; nsweeps: lidar sweeps per
             frame the model was trained with (used when the scorer loads points itself).
         threshold: the match threshold (default: the model's).
-        threads: torch intra-op threads on the CPU while the scorer runs (default 1), put
-            back after each call; ``None`` leaves torch's setting alone. The network's
+        threads: CPU threads of the networks while the scorer runs (default 1): torch's
+            intra-op threads, or with the numba engine those of SciPy's BLAS; put back after
+            each call; ``None`` leaves the settings alone. The network's
             per-frame tensors are tiny, and torch's thread pool made the tracker 25x slower on
             a busy 2-core machine (2.7 vs 68 frames/s); scoping the setting to the scorer's
             calls keeps that speed without changing the rest of the process.
