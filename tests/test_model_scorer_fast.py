@@ -383,3 +383,28 @@ def test_same_rows_finds_a_detection_by_its_bits():
     zero = Detections(boxes[:1], np.zeros((1, 2), np.float32), np.ones(1, np.float32), np.zeros(1, np.int64))
     minus = Detections(boxes[:1], np.array([[-0.0, 0.0]], np.float32), np.ones(1, np.float32), np.zeros(1, np.int64))
     assert kernels.same_rows(*_row_bits(zero), *_row_bits(minus), np.array([0])).tolist() == [-1]
+
+
+@pytest.mark.parametrize("engine", ["torch", "numba"])
+def test_tracks_the_scorer_never_saw_updated(engine):
+    """Tracks observe() never reported (another tracker's, or one that skips observe) are
+    encoded from their predicted boxes, next to the ones it knows: the reference's scores."""
+    from nutrack.scoring import TrackView
+
+    rng = np.random.default_rng(4)
+    (det, ts, cloud), (det2, ts2, _) = _frames(rng, n_frames=2, n_obj=6, n_fp=0)[:2]
+    torch.manual_seed(0)
+    model = AssociationNet(ModelConfig()).eval()
+    got_s, want_s = LearnedScorer(model, threshold=0.1, engine=engine), ReferenceLearnedScorer(model, threshold=0.1)
+    ctx = FrameContext(timestamp=ts, time_lag=0.0, index=0, sample_token="a", points=lambda: cloud)
+    ctx2 = FrameContext(timestamp=ts2, time_lag=ts2 - ts, index=1, sample_token="b", points=lambda: cloud)
+    m = len(det2)
+    tracks = TrackView(ids=np.arange(m, dtype=np.int64)[::-1].copy(), classes=det2.classes, boxes=det2.boxes,
+                       velocities=det2.velocities, scores=det2.scores, hits=np.ones(m, np.int64),
+                       age=np.ones(m, np.int64), time_since_update=np.ones(m, np.int64), confirmed=np.ones(m, bool))
+    known = np.arange(0, m, 2)  # every other id was updated with a detection of the first frame
+    for scorer in (got_s, want_s):
+        scorer.observe(known, np.arange(len(known)), det, ctx)
+    got, want = got_s(tracks, det2, ctx2), want_s(tracks, det2, ctx2)
+    assert np.array_equal(np.isfinite(got), np.isfinite(want)) and np.isfinite(want).sum() >= m
+    assert np.abs(got[np.isfinite(want)] - want[np.isfinite(want)]).max() < 1e-6

@@ -312,10 +312,9 @@ def pair_geometry(pred_track_boxes: np.ndarray, track_vel: np.ndarray, dt: np.nd
     if frames is not None:
         f_t, f_d, rows, cols = np.ascontiguousarray(frames[0]), np.ascontiguousarray(frames[1]), ti, di
     elif track_classes is not None:  # all the boxes validated and framed, as before
-        from nutrack.ops._boxes import enlarged_host_frames
+        from nutrack.ops._boxes import validated_host_frames
 
-        # validate_boxes and box_frames in one pass (boxes "enlarged" by 1 and 0: themselves)
-        both = enlarged_host_frames(np.concatenate([tb, db]), 1.0, 0.0)[1]
+        both = validated_host_frames(np.concatenate([tb, db]))
         f_t, f_d, rows, cols = both[:len(tb)], both[len(tb):], ti, di
     else:
         f_t, f_d, rows, cols = _pair_frames(tb, db, ti, di)

@@ -49,7 +49,7 @@ def load_scorer(checkpoint: str, device: str = "cpu", threads: Optional[int] = 1
     """The :class:`LearnedScorer` of a checkpoint (the tracker's ``--method learned`` entry);
     raises :class:`nutrack.model.checkpoint.CheckpointError` for an unusable file.
 
-    ``threads``: torch intra-op threads while the scorer runs; ``engine``: see :class:`LearnedScorer`."""
+    ``threads``, ``engine``: see :class:`LearnedScorer`."""
     model, ck = load_model(checkpoint, device)
     return LearnedScorer(model, device=device, nsweeps=int(ck.get("data", {}).get("nsweeps", 1)),
                          threads=threads, confidence=confidence_from_checkpoint(ck, checkpoint), engine=engine)
@@ -116,7 +116,7 @@ class LearnedScorer(Scorer):
     def reset(self) -> None:
         # the tracks the scorer saw updated, as parallel arrays sorted by id: the time of the
         # detection each was last updated with, and that detection's encoded features (rows
-        # of one tensor on the model's device)
+        # of one array: a tensor on the model's device with the torch engine)
         self.history.reset()
         self._ids = np.zeros(0, np.int64)
         self._time = np.zeros(0, np.float64)
@@ -125,7 +125,7 @@ class LearnedScorer(Scorer):
         # the ids of their tracks: encoded in the next frame's network call
         self._pending: Optional[ObjectInputs] = None
         self._pending_ids: Optional[np.ndarray] = None
-        # this frame's encoded detections (from __call__), found again in observe by their bytes
+        # this frame's encoded detections (from __call__), found again in observe by their bits
         self._det_rows = None
         self._det_feat = None
         self._points_key = None
@@ -227,12 +227,9 @@ class LearnedScorer(Scorer):
             self._pending, self._pending_ids = None, None
         if len(unknown) == 0:
             return net.take(self._feat, pos), f[:n]
-        ft = net.zeros(len(pos))
-        known = np.flatnonzero(pos >= 0)
-        if len(known):
-            net.put(ft, known, net.take(self._feat, pos[known]))
-        net.put(ft, unknown, f[n:n + len(unknown)])
-        return ft, f[:n]
+        state = net.zeros(0) if self._feat is None else self._feat
+        rows = np.where(pos >= 0, pos, len(state) + np.cumsum(pos < 0) - 1)  # unknown ones: their new rows
+        return net.take(net.cat([state, f[n:n + len(unknown)]]), rows), f[:n]
 
     def rescore(self, tracks, context) -> Optional[np.ndarray]:
         """The confidence head's scores of the output ``tracks`` (None without a head). With a

@@ -171,6 +171,12 @@ def enlarged_host_frames(boxes: np.ndarray, scale: float, margin: float, name: s
     return big, frames, cos, sin
 
 
+def validated_host_frames(boxes: np.ndarray, name: str = "boxes") -> np.ndarray:
+    """``box_frames(validate_boxes(boxes))`` of (M, 7) C-contiguous float32 numpy boxes in one
+    numba pass (:func:`enlarged_host_frames` with the sizes kept: ``size * 1 + 0``)."""
+    return enlarged_host_frames(boxes, 1.0, 0.0, name)[1]
+
+
 @njit(cache=True, nogil=True)
 def _enlarge_and_frame(boxes, scale, margin, cos, sin, max_turns, slack, max_coordinate, min_size, max_size, big,
                        frames):
